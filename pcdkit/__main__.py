@@ -1,0 +1,5 @@
+import sys
+
+from pcdkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""The ``pcdkit`` command line: run, validate, schema, plugins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from pcdkit import __version__
+from pcdkit.errors import PcdkitError
+from pcdkit.params import type_name
+
+EXIT_USAGE = 2
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pcdkit import pipeline
+    from pcdkit.runner import run_pipeline
+
+    pipe = pipeline.load(args.pipeline, args.set)
+    run, metrics = run_pipeline(pipe, out=args.out, root=args.root, quiet=args.quiet)
+    print(f"run directory: {run.path}")
+    summary = metrics.get("summary", metrics)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from pcdkit import pipeline
+
+    pipe = pipeline.load(args.pipeline, args.set)
+    print(f"{args.pipeline}: valid (job {pipe.job.spec.name!r})")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from pcdkit import pipeline
+
+    print(json.dumps(pipeline.json_schema(), indent=2))
+    return 0
+
+
+def _cmd_plugins_list(args: argparse.Namespace) -> int:
+    from pcdkit import registry
+
+    rows = registry.list(args.kind)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2))
+        return 0
+    header = ("kind", "name", "distribution", "version", "status")
+    table = [header] + [(r.kind, r.name, r.distribution, r.version, r.status) for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _cmd_plugins_show(args: argparse.Namespace) -> int:
+    from pcdkit import registry
+
+    spec = registry.get(args.kind, args.name)
+    print(f"{spec.kind} {spec.name!r} from {spec.distribution} {spec.version}".rstrip())
+    if spec.doc:
+        print(f"\n{spec.doc}")
+    if spec.params:
+        print("\nsettings:")
+        for p in spec.params:
+            default = "required" if p.required else f"default {p.default!r}"
+            print(f"  {p.name}: {type_name(p.type)} ({default})\n      {p.doc}")
+    if spec.slots:
+        print("\npipeline sections:")
+        for s in spec.slots:
+            count = "list of " if s.many else ""
+            need = "required" if s.required and s.default is None else f"default {s.default!r}"
+            print(f"  {s.name}: {count}{s.kind} plugin ({need})\n      {s.doc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used for the docs)."""
+    parser = argparse.ArgumentParser(prog="pcdkit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"pcdkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_pipeline(p: argparse.ArgumentParser) -> None:
+        p.add_argument("pipeline", help="pipeline YAML file")
+        p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                       help="override a setting (value parsed as YAML); repeatable")
+
+    p = sub.add_parser("run", help="validate and run a pipeline")
+    with_pipeline(p)
+    p.add_argument("--out", help="run directory (must not exist or be empty)")
+    p.add_argument("--root", default="runs", help="parent of default run directories")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("validate", help="only validate a pipeline")
+    with_pipeline(p)
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of pipeline files")
+    p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("plugins", help="list or describe plugins")
+    psub = p.add_subparsers(dest="plugins_command", required=True)
+    q = psub.add_parser("list", help="installed plugins with their status")
+    q.add_argument("--kind", help="only this kind")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(func=_cmd_plugins_list)
+    q = psub.add_parser("show", help="a plugin's settings")
+    q.add_argument("kind")
+    q.add_argument("name")
+    q.set_defaults(func=_cmd_plugins_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pcdkit`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PcdkitError as exc:
+        print(f"pcdkit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("pcdkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

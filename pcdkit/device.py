@@ -1,0 +1,36 @@
+"""Device selection and seeding."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from pcdkit.errors import PcdkitError
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available else CPU; ``cuda``/``cuda:N`` must exist."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise PcdkitError(f"device: {spec!r} requested but CUDA is not available; "
+                              "use 'auto' or 'cpu'")
+        dev = torch.device(spec)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise PcdkitError(f"device: {spec!r} requested but only "
+                              f"{torch.cuda.device_count()} CUDA device(s) exist")
+        return dev
+    if spec == "cpu":
+        return torch.device("cpu")
+    raise PcdkitError(f"device: expected auto, cpu, cuda or cuda:N, got {spec!r}")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; returns a CPU generator for explicit use."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)

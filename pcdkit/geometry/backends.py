@@ -1,0 +1,74 @@
+"""Optional compiled backends (pytorch3d, torch-cluster / pyg-lib), detected once, never required.
+
+Choosing a backend never changes results beyond floating-point rounding: every backend computes
+exact nearest neighbours / the same farthest-point order.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Literal
+
+import torch
+
+from pcdkit.errors import PcdkitError
+
+Backend = Literal["auto", "torch", "scipy", "pytorch3d", "pyg"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "scipy", "pytorch3d", "pyg")
+
+
+@functools.cache
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - a broken optional install counts as absent
+        return False
+    return True
+
+
+def has_pytorch3d() -> bool:
+    """True when ``pytorch3d.ops`` imports (with its compiled kernels)."""
+    return _importable("pytorch3d.ops")
+
+
+def has_torch_cluster() -> bool:
+    """True when ``torch_cluster`` (PyG's knn/fps kernels) imports."""
+    return _importable("torch_cluster")
+
+
+def has_scipy() -> bool:
+    """True when SciPy's cKDTree is available."""
+    return _importable("scipy.spatial")
+
+
+def available_backends() -> list[str]:
+    """Backends usable in this environment (``torch`` always)."""
+    out = ["torch"]
+    if has_scipy():
+        out.append("scipy")
+    if has_pytorch3d():
+        out.append("pytorch3d")
+    if has_torch_cluster():
+        out.append("pyg")
+    return out
+
+
+def pick(backend: str, device: torch.device, op: str) -> str:
+    """Resolve ``auto`` for an operation (``knn`` or ``fps``) on a device; check explicit choices."""
+    if backend not in BACKENDS:
+        raise PcdkitError(f"unknown geometry backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if backend == "auto":
+        if device.type == "cpu":
+            if op == "knn" and has_scipy():
+                return "scipy"  # a KD-tree beats every brute-force CPU kernel by 30-200x
+            return "pyg" if has_torch_cluster() else "torch"
+        return "pytorch3d" if has_pytorch3d() else "torch"
+    available = available_backends()
+    if backend not in available:
+        raise PcdkitError(f"geometry backend {backend!r} is not installed here; available: "
+                          f"{', '.join(available)}")
+    if backend == "scipy" and op == "fps":
+        raise PcdkitError("the scipy backend has no farthest-point sampling; use torch, "
+                          "pytorch3d or pyg")
+    return backend

@@ -1,0 +1,1 @@
+"""Jobs: what ``pcdkit run`` executes (evaluate, denoise, train, ...)."""

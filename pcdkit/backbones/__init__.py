@@ -1,0 +1,1 @@
+"""Denoiser backbones. A backbone object offers ``denoise(points, generator=None) -> points``."""

@@ -1,0 +1,49 @@
+"""The corruption-process contract, shared by closed-form and SDE-simulated processes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Corrupted:
+    """A corrupted batch: the final iterate ``x_t``, per-sample times ``t`` (B,) and the iterates
+    ``intermediates[tau]`` at ``tau * t`` for each requested fraction ``tau`` in (0, 1)."""
+
+    x_t: torch.Tensor
+    t: torch.Tensor
+    intermediates: dict[float, torch.Tensor] = field(default_factory=dict)
+
+
+class Corruption:
+    """A corruption plugin object.
+
+    ``process(x0, generator=..., taus=(0.5,))`` corrupts a clean batch and returns the final
+    iterate plus the iterates at the requested fractions of each sample's time (IGO's x_tau;
+    ``taus=()`` asks for none). Deterministic given the generator.
+    """
+
+    def __call__(
+        self, x0: torch.Tensor, *, generator: torch.Generator | None = None,
+        taus: Sequence[float] = (),
+    ) -> Corrupted:
+        """Corrupt ``x0``."""
+        raise NotImplementedError
+
+
+def check_taus(taus: Sequence[float]) -> list[float]:
+    """Sorted, validated intermediate fractions."""
+    out = sorted(float(t) for t in taus)
+    for t in out:
+        if not 0.0 < t < 1.0:
+            raise ValueError(f"intermediate fraction tau={t} must lie strictly in (0, 1)")
+    return out
+
+
+def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal noise shaped like ``x``, drawn from ``generator`` on its device."""
+    dev = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, generator=generator, device=dev, dtype=x.dtype).to(x.device)

@@ -1,3 +1,3 @@
-"""pcdkit: plugin-based PyTorch toolkit for score-based point-cloud denoising and latent dynamics."""
+"""pcdkit: a plugin-based PyTorch toolkit for score-based point-cloud denoising and dynamics."""
 
 __version__ = "0.1.0"

@@ -19,7 +19,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def pcdkit_backbones() -> list:
-    """Score-based denoiser backbones (``kind='backbone'``): networks mapping noisy data to scores."""
+    """Score-based denoiser backbones (``kind='backbone'``): networks scoring noisy data."""
 
 
 @hookspec

@@ -87,7 +87,8 @@ def coerce(value: Any, tp: Any, key: str, problems: list[tuple[str, str]]) -> An
         if value in args:
             return value
         hint = _did_you_mean(value, [str(a) for a in args])
-        problems.append((key, f"expected one of {', '.join(repr(a) for a in args)}, got {value!r}{hint}"))
+        allowed = ", ".join(repr(a) for a in args)
+        problems.append((key, f"expected one of {allowed}, got {value!r}{hint}"))
         return value
     if origin in (list, Sequence, tuple):
         if isinstance(value, (list, tuple)):

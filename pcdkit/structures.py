@@ -20,7 +20,9 @@ class Mesh:
         if self.faces.ndim != 2 or self.faces.shape[-1] != 3:
             raise ValueError(f"faces must be (F, 3), got {tuple(self.faces.shape)}")
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Mesh:
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Mesh:
         """Move (and optionally cast) the vertices; faces stay long."""
         return Mesh(self.vertices.to(device=device, dtype=dtype), self.faces.to(device=device))
 

@@ -55,9 +55,10 @@ def available_backends() -> list[str]:
 
 
 def pick(backend: str, device: torch.device, op: str) -> str:
-    """Resolve ``auto`` for an operation (``knn`` or ``fps``) on a device; check explicit choices."""
+    """Resolve ``auto`` for an operation (``knn`` or ``fps``) on a device; check the choice."""
     if backend not in BACKENDS:
-        raise PcdkitError(f"unknown geometry backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        raise PcdkitError(f"unknown geometry backend {backend!r}; choose from "
+                          f"{', '.join(BACKENDS)}")
     if backend == "auto":
         if device.type == "cpu":
             if op == "knn" and has_scipy():

@@ -1,0 +1,1 @@
+"""Example pcdkit plugin package (see README "Writing a plugin")."""

@@ -172,3 +172,24 @@ def test_mse_needs_matching_shapes() -> None:
     assert float(mse(torch.ones(2, 3), torch.zeros(2, 3))) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="differ in shape"):
         mse(torch.ones(2, 3), torch.zeros(3, 3))
+
+
+def test_against_pytorch3d_directly_when_importable(standin: Path) -> None:
+    p3d = pytest.importorskip("pytorch3d.loss")
+    from pytorch3d.ops import knn_points
+    from pytorch3d.structures import Meshes, Pointclouds
+
+    mesh = read_mesh(standin / "duck.off")
+    g = torch.Generator().manual_seed(0)
+    x = mesh.vertices[:1500] + 0.01 * torch.randn(1500, 3, generator=g)
+    y = mesh.vertices[500:2500]
+    assert float(chamfer_distance(x, y)) == pytest.approx(
+        float(p3d.chamfer_distance(x[None], y[None])[0]), rel=1e-5)
+    ref = knn_points(x[None], y[None], K=8)
+    from pcdkit.geometry import knn
+
+    _, idx = knn(x, y, 8)
+    assert (idx == ref.idx[0]).float().mean() > 0.999
+    theirs = p3d.point_mesh_face_distance(Meshes([mesh.vertices], [mesh.faces]),
+                                          Pointclouds([x]), min_triangle_area=5e-3)
+    assert float(p2m(x, mesh, min_triangle_area=5e-3)) == pytest.approx(float(theirs), rel=1e-5)

@@ -1,0 +1,1 @@
+"""Score-based point-cloud denoising (Luo & Hu, ICCV 2021): network, checkpoints, denoising."""

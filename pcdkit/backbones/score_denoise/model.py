@@ -1,0 +1,197 @@
+"""The score-denoise network, laid out so the released checkpoint's tensors map one-to-one.
+
+Feature extraction (per point, 60 channels): 4 blocks, each a linear map to 24 channels (block 0
+from xyz without activation, later blocks from 60 channels with ReLU) followed by a dense edge
+convolution over the k = 16 nearest neighbours *in the block's own feature space* (dynamic graph,
+the point itself excluded). Edge features are ``nbr - x`` in block 0 and ``[x, nbr, nbr - x]``
+later; three dense layers (12 channels each, the last without activation) are concatenated in
+front of their input, and the result is max-pooled over neighbours: 24 + 3 * 12 = 60 channels.
+
+Score estimation: for a point's frame offsets ``o`` (K, 3) and the point's feature ``f`` (60),
+``c = [o, f]`` (63) -> 1x1 conv to 128 -> 4 residual blocks (BN, ReLU, conv, BN, ReLU, conv;
+shortcut identity plus a 1x1 conv of ``c``) -> BN, ReLU, conv to 3.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pcdkit.geometry.knn import knn
+
+
+class FCLayer(nn.Module):
+    """Linear layer with optional ReLU (checkpoint key: ``<name>.linear``)."""
+
+    def __init__(self, n_in: int, n_out: int, relu: bool) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the layer to the last dimension."""
+        y = self.linear(x)
+        return torch.relu(y) if self.relu else y
+
+
+def gather_neighbours(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, N, F) gathered at ``idx`` (B, M, K) -> (B, M, K, F)."""
+    b = torch.arange(x.shape[0], device=x.device)[:, None, None]
+    return x[b, idx]
+
+
+class DenseEdgeConv(nn.Module):
+    """Densely connected edge convolution with max aggregation."""
+
+    def __init__(self, channels: int = 24, growth: int = 12, layers: int = 3, k: int = 16,
+                 relative_only: bool = False, backend: str = "auto") -> None:
+        super().__init__()
+        self.k = k
+        self.relative_only = relative_only
+        self.backend = backend
+        edge = channels if relative_only else 3 * channels
+        self.layer_first = FCLayer(edge, growth, relu=True)
+        self.layers = nn.ModuleList(
+            FCLayer(channels + i * growth, growth, relu=True) for i in range(1, layers - 1))
+        self.layer_last = FCLayer(channels + (layers - 1) * growth, growth, relu=False)
+        self.out_channels = channels + layers * growth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, C) -> (B, N, C + layers * growth), graph built on ``x`` itself."""
+        _, idx = knn(x.detach(), x.detach(), self.k + 1, backend=self.backend)
+        nbr = gather_neighbours(x, idx[..., 1:])  # drop the nearest: the point itself
+        centre = x.unsqueeze(-2).expand_as(nbr)
+        edge = nbr - centre if self.relative_only else torch.cat([centre, nbr, nbr - centre], -1)
+        y = torch.cat([self.layer_first(edge), centre], -1)
+        for layer in self.layers:
+            y = torch.cat([layer(y), y], -1)
+        y = torch.cat([self.layer_last(y), y], -1)
+        return y.amax(dim=-2)
+
+
+class FeatureExtraction(nn.Module):
+    """Four dynamic-graph dense edge-convolution blocks: (B, N, 3) -> (B, N, 60)."""
+
+    def __init__(self, blocks: int = 4, channels: int = 24, growth: int = 12, k: int = 16,
+                 backend: str = "auto") -> None:
+        super().__init__()
+        self.transforms = nn.ModuleList()
+        self.convs = nn.ModuleList()
+        n_in = 3
+        for i in range(blocks):
+            self.transforms.append(FCLayer(n_in, channels, relu=i > 0))
+            conv = DenseEdgeConv(channels, growth, 3, k, relative_only=i == 0, backend=backend)
+            self.convs.append(conv)
+            n_in = conv.out_channels
+        self.out_channels = n_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-point features of a batch of patches."""
+        for transform, conv in zip(self.transforms, self.convs, strict=True):
+            x = conv(transform(x))
+        return x
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block of 1x1 convolutions, conditioned on ``c``."""
+
+    def __init__(self, c_dim: int, size: int) -> None:
+        super().__init__()
+        self.bn_0 = nn.BatchNorm1d(size)
+        self.bn_1 = nn.BatchNorm1d(size)
+        self.fc_0 = nn.Conv1d(size, size, 1)
+        self.fc_1 = nn.Conv1d(size, size, 1)
+        self.fc_c = nn.Conv1d(c_dim, size, 1)
+        nn.init.zeros_(self.fc_1.weight)
+
+    def forward(self, x: torch.Tensor, c_term: torch.Tensor) -> torch.Tensor:
+        """``c_term`` is ``fc_c(c)``, computed by the caller (it can be shared across steps)."""
+        h = self.fc_0(torch.relu(self.bn_0(x)))
+        return x + self.fc_1(torch.relu(self.bn_1(h))) + c_term
+
+
+def _split_conv(conv: nn.Conv1d, n_xyz: int) -> tuple[torch.Tensor, torch.Tensor]:
+    w = conv.weight[..., 0]
+    return w[:, :n_xyz], w[:, n_xyz:]
+
+
+class ScoreNet(nn.Module):
+    """Score of frame offsets conditioned on the centre point's feature."""
+
+    def __init__(self, feat_dim: int = 60, hidden: int = 128, blocks: int = 4) -> None:
+        super().__init__()
+        c_dim = 3 + feat_dim
+        self.conv_p = nn.Conv1d(c_dim, hidden, 1)
+        self.blocks = nn.ModuleList(ResBlock(c_dim, hidden) for _ in range(blocks))
+        self.bn_out = nn.BatchNorm1d(hidden)
+        self.conv_out = nn.Conv1d(hidden, 3, 1)
+
+    def condition(self, feat: torch.Tensor) -> list[torch.Tensor]:
+        """Feature parts of every conv that reads ``c = [xyz, feat]``: (M, hidden) each.
+
+        The 1x1 convs on ``c`` are linear, so ``W c + b = W_xyz xyz + (W_feat feat + b)``; the
+        bracket depends only on the centre point and is computed once, not once per neighbour
+        and step.
+        """
+        out = []
+        for conv in [self.conv_p] + [b.fc_c for b in self.blocks]:
+            _, w_feat = _split_conv(conv, 3)
+            out.append(feat @ w_feat.T + conv.bias)
+        return out
+
+    def forward(self, offsets: torch.Tensor, feat: torch.Tensor,
+                cond: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Scores (M, K, 3) for offsets (M, K, 3) of M frames with centre features (M, F).
+
+        ``cond`` (from :meth:`condition`) may be passed to reuse the feature terms. In eval
+        mode a fused path runs: BatchNorm as a per-channel affine map folded into the next
+        1x1 conv where the algebra allows, and 1x1 convs as matrix products on (rows, channels).
+        """
+        cond = self.condition(feat) if cond is None else cond
+        if not self.training:
+            return self._eval_forward(offsets, cond)
+        M, K, _ = offsets.shape
+        convs = [self.conv_p] + [b.fc_c for b in self.blocks]
+        terms = [(offsets @ _split_conv(conv, 3)[0].T + c.unsqueeze(1)).reshape(M * K, -1)
+                 for conv, c in zip(convs, cond, strict=True)]
+        # (M*K, C) rows as one length-(M*K) sequence keeps BatchNorm1d's batch statistics
+        net = terms[0].T.unsqueeze(0)
+        for block, term in zip(self.blocks, terms[1:], strict=True):
+            net = block(net, term.T.unsqueeze(0))
+        out = self.conv_out(torch.relu(self.bn_out(net)))
+        return out[0].T.reshape(M, K, 3)
+
+    def _eval_forward(self, offsets: torch.Tensor, cond: list[torch.Tensor]) -> torch.Tensor:
+        M, K, _ = offsets.shape
+        H = self.conv_out.in_channels
+        convs = [self.conv_p] + [b.fc_c for b in self.blocks]
+        w_xyz = torch.cat([_split_conv(conv, 3)[0] for conv in convs])  # (5H, 3)
+        xyz = (offsets.reshape(M * K, 3) @ w_xyz.T).view(M, K, len(convs), H)
+        net = xyz[:, :, 0] + cond[0].unsqueeze(1)
+        for j, block in enumerate(self.blocks):
+            s0, b0 = _bn_affine(block.bn_0)
+            s1, b1 = _bn_affine(block.bn_1)
+            h = torch.relu(torch.addcmul(b0, net, s0)).view(M * K, H)
+            w0 = block.fc_0.weight[..., 0] * s1[:, None]  # bn_1 folded into fc_0
+            h = torch.relu_(torch.addmm(block.fc_0.bias * s1 + b1, h, w0.T))
+            dx = torch.addmm(block.fc_1.bias, h, block.fc_1.weight[..., 0].T).view(M, K, H)
+            net = net + dx + xyz[:, :, j + 1] + cond[j + 1].unsqueeze(1)
+        s, b = _bn_affine(self.bn_out)
+        h = torch.relu(torch.addcmul(b, net, s)).view(M * K, H)
+        out = torch.addmm(self.conv_out.bias, h, self.conv_out.weight[..., 0].T)
+        return out.view(M, K, 3)
+
+
+def _bn_affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode BatchNorm as ``x * scale + shift``."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
+
+class ScoreDenoiseNet(nn.Module):
+    """Feature extraction + score network (187,291 parameters with the default sizes)."""
+
+    def __init__(self, knn_backend: str = "auto") -> None:
+        super().__init__()
+        self.feature_net = FeatureExtraction(backend=knn_backend)
+        self.score_net = ScoreNet(self.feature_net.out_channels)

@@ -19,7 +19,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pcdkit.runner import run_pipeline
 
     pipe = pipeline.load(args.pipeline, args.set)
-    run, metrics = run_pipeline(pipe, out=args.out, root=args.root, quiet=args.quiet)
+    if args.resume and args.out:
+        raise PcdkitError("--resume continues RUN_DIR in place; do not combine it with --out")
+    run, metrics = run_pipeline(pipe, out=args.out, root=args.root, quiet=args.quiet,
+                                resume=args.resume)
     print(f"run directory: {run.path}")
     summary = metrics.get("summary", metrics)
     print(json.dumps(summary, indent=2, default=str))
@@ -77,6 +80,50 @@ def _cmd_plugins_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from pcdkit.backbones.score_denoise.convert import convert_reference
+
+    ckpt = convert_reference(args.src, args.dst, overwrite=args.overwrite)
+    print(f"wrote {args.dst}: score-denoise, {ckpt.extra['parameters']:,} parameters, "
+          f"reference step {ckpt.extra['reference_step']}")
+    return 0
+
+
+def _cmd_denoise(args: argparse.Namespace) -> int:
+    import time
+
+    from pcdkit.backbones.score_denoise.backbone import ScoreDenoiser
+    from pcdkit.device import resolve_device
+    from pcdkit.io import read_points, write_points
+    from pcdkit.io.files import ensure_writable
+
+    ensure_writable(args.output, args.overwrite)  # fail before the slow part, not after
+    device = resolve_device(args.device)
+    points = read_points(args.input).to(device)
+    model = ScoreDenoiser(args.checkpoint, args.allow_pickle, args.passes, 30, 0.2, 0.95, 4,
+                          1000, 3.0, 8, 50000, 30000, "auto")
+    start = time.perf_counter()
+    out = model.denoise(points)
+    write_points(args.output, out, overwrite=args.overwrite)
+    print(f"denoised {len(points):,} points in {time.perf_counter() - start:.1f} s -> "
+          f"{args.output}")
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from pcdkit.io import read_points
+    from pcdkit.io.files import ensure_writable
+    from pcdkit.render import render_clouds
+
+    ensure_writable(args.output, args.overwrite)
+    clouds = [read_points(f) for f in args.clouds]
+    titles = args.titles or [str(f) for f in args.clouds]
+    if len(titles) != len(clouds):
+        raise PcdkitError(f"--titles: {len(titles)} given for {len(clouds)} clouds")
+    print(render_clouds(clouds, titles, args.output))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used for the docs)."""
     parser = argparse.ArgumentParser(prog="pcdkit", description=__doc__)
@@ -93,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (must not exist or be empty)")
     p.add_argument("--root", default="runs", help="parent of default run directories")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted training run in RUN_DIR from its checkpoint")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("validate", help="only validate a pipeline")
@@ -112,6 +161,30 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("kind")
     q.add_argument("name")
     q.set_defaults(func=_cmd_plugins_show)
+    p = sub.add_parser("convert", help="convert a reference checkpoint to pcdkit's safe format")
+    p.add_argument("model", choices=["score-denoise"], help="which reference model")
+    p.add_argument("src", help="reference checkpoint (legacy pickle)")
+    p.add_argument("dst", help="pcdkit checkpoint to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DST")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("denoise", help="denoise one point-cloud file with score-denoise")
+    p.add_argument("input", help="point cloud (.xyz/.txt/.ply/.npy/.npz/.off)")
+    p.add_argument("-o", "--output", required=True, help="denoised cloud to write")
+    p.add_argument("--checkpoint", help="pcdkit checkpoint (default: the embedded one)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="unpickle arbitrary objects from the checkpoint (trusted files only)")
+    p.add_argument("--passes", type=int, default=1, help="denoising passes (2 for 3%% noise)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=_cmd_denoise)
+
+    p = sub.add_parser("render", help="PNG of point clouds side by side")
+    p.add_argument("clouds", nargs="+", help="point-cloud files")
+    p.add_argument("-o", "--output", required=True, help="PNG to write")
+    p.add_argument("--titles", nargs="+", help="one title per cloud")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
+    p.set_defaults(func=_cmd_render)
     return parser
 
 

@@ -20,15 +20,23 @@ from pcdkit.errors import PcdkitError
 class RunDir:
     """The directory a run writes into; created fresh, never inside an input, never reused."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, log_name: str = "log.txt") -> None:
         self.path = path
         self.log = logging.getLogger(f"pcdkit.run.{id(self)}")
         self.log.setLevel(logging.INFO)
         self.log.propagate = False
-        handler = logging.FileHandler(path / "log.txt", encoding="utf-8")
+        handler = logging.FileHandler(path / log_name, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         self.log.addHandler(handler)
         self._history_fields: list[str] | None = None
+
+    @classmethod
+    def resume(cls, path: str | Path, log_name: str = "log.txt") -> RunDir:
+        """Reopen an earlier run directory to continue it (``--resume``)."""
+        path = Path(path)
+        if not (path / "config.yaml").is_file():
+            raise PcdkitError(f"--resume {path}: not a pcdkit run directory (no config.yaml)")
+        return cls(path, log_name)
 
     @classmethod
     def create(
@@ -68,13 +76,17 @@ class RunDir:
         return atomic_write_text(self.path / "metrics.json",
                                  json.dumps(_jsonable(metrics), indent=2) + "\n")
 
-    def append_history(self, row: Mapping[str, Any]) -> None:
-        """Append one row (e.g. one training step) to ``metrics.csv``."""
+    def append_history(self, row: Mapping[str, Any], fields: Sequence[str] | None = None) -> None:
+        """Append one row (e.g. one training step) to ``metrics.csv`` (header: ``fields``)."""
         file = self.path / "metrics.csv"
         if self._history_fields is None:
-            self._history_fields = list(row)
-            with open(file, "w", newline="", encoding="utf-8") as f:
-                csv.DictWriter(f, self._history_fields).writeheader()
+            self._history_fields = list(fields or row)
+            if file.is_file():  # a resumed run keeps its history and header
+                with open(file, encoding="utf-8") as f:
+                    self._history_fields = next(csv.reader(f), self._history_fields)
+            else:
+                with open(file, "w", newline="", encoding="utf-8") as f:
+                    csv.DictWriter(f, self._history_fields).writeheader()
         with open(file, "a", newline="", encoding="utf-8") as f:
             csv.DictWriter(f, self._history_fields, extrasaction="ignore").writerow(row)
 

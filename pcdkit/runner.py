@@ -6,34 +6,67 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pcdkit import distributed
 from pcdkit.device import resolve_device, seed_everything
+from pcdkit.errors import PcdkitError
 from pcdkit.jobs.base import JobContext
 from pcdkit.pipeline import Pipeline
 from pcdkit.rundir import RunDir
 
 
 def run_pipeline(
-    pipe: Pipeline, out: str | Path | None = None, root: str | Path = "runs", quiet: bool = False
+    pipe: Pipeline, out: str | Path | None = None, root: str | Path = "runs", quiet: bool = False,
+    resume: str | Path | None = None,
 ) -> tuple[RunDir, dict[str, Any]]:
-    """Run a pipeline's job in a fresh run directory; returns the directory and final metrics."""
-    device = resolve_device(pipe.device)
-    run = RunDir.create(pipe.name, out=out, root=root, inputs=pipe.input_paths)
+    """Run a pipeline's job in a fresh run directory (or continue ``resume``).
+
+    Under torchrun every rank joins the process group; rank 0 creates the directory and writes
+    config and metrics, other ranks log to ``log.rank<N>.txt``.
+    """
+    rank, world, device = distributed.init(resolve_device(pipe.device))
+    path = None
+    if rank == 0:
+        run = (RunDir.resume(resume) if resume is not None else
+               RunDir.create(pipe.name, out=out, root=root, inputs=pipe.input_paths))
+        path = str(run.path)
+    path = distributed.broadcast(path)
+    if rank != 0:
+        run = RunDir(Path(path), log_name=f"log.rank{rank}.txt")
     try:
-        run.write_config(pipe.resolved())
-        run.log.info("pipeline %s (job %s) on %s, seed %d", pipe.name, pipe.job.spec.name,
-                     device, pipe.seed)
-        generator = seed_everything(pipe.seed)
+        if resume is not None and rank == 0:
+            _check_resumable(pipe, run)
+        if rank == 0:
+            run.write_config(pipe.resolved())
+        run.log.info("pipeline %s (job %s) on %s, seed %d, rank %d/%d", pipe.name,
+                     pipe.job.spec.name, device, pipe.seed, rank, world)
+        generator = seed_everything(pipe.seed + rank)
         job = pipe.job.create()
-        ctx = JobContext(pipe, device, generator, run, quiet=quiet)
+        ctx = JobContext(pipe, device, generator, run, quiet=quiet or rank != 0, rank=rank,
+                         world_size=world, resume=resume is not None)
         start = time.perf_counter()
-        metrics = job.run(ctx)
-        metrics = dict(metrics)
+        metrics = dict(job.run(ctx))
         metrics.setdefault("seconds", round(time.perf_counter() - start, 3))
-        run.write_metrics(metrics)
-        run.log.info("finished: %s", metrics)
+        if rank == 0:
+            run.write_metrics(metrics)
+        run.log.info("finished: %s", {k: v for k, v in metrics.items() if k != "per_shape"})
         return run, metrics
     except BaseException as exc:
         run.log.exception("run failed: %s", exc)
         raise
     finally:
         run.close()
+        distributed.finish()
+
+
+def _check_resumable(pipe: Pipeline, run: RunDir) -> None:
+    import yaml
+
+    before = yaml.safe_load((run.path / "config.yaml").read_text())
+    now = pipe.resolved()
+    changed = [k for k in sorted(set(before) | set(now))
+               if k not in ("job", "description") and before.get(k) != now.get(k)]
+    if before.get("job", {}).get("plugin") != now["job"]["plugin"]:
+        changed.append("job.plugin")
+    if changed:
+        raise PcdkitError(f"--resume {run.path}: the pipeline differs from the run's config.yaml "
+                          f"in {', '.join(changed)}; resume with the same pipeline")

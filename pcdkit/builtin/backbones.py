@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
-from pcdkit.plugin import PluginSpec, hookimpl
+from pathlib import Path
+
+from pcdkit.builtin import GeometryBackend
+from pcdkit.plugin import Param, PluginSpec, hookimpl
 
 
 @hookimpl
 def pcdkit_backbones() -> list[PluginSpec]:
-    """identity."""
+    """identity, score-denoise."""
     return [
         PluginSpec("backbone", "identity", "pcdkit.backbones.identity:Identity",
                    doc="Returns its input: scores the corrupted input itself (baseline)."),
+        PluginSpec(
+            "backbone", "score-denoise", "pcdkit.backbones.score_denoise.backbone:ScoreDenoiser",
+            doc="Score-based point-cloud denoising (Luo & Hu, ICCV 2021): dynamic-graph "
+                "features + score network, patch-based gradient ascent.",
+            params=(
+                Param("checkpoint", Path | None, None,
+                      "pcdkit checkpoint (default: the embedded one trained by pcdkit)",
+                      is_input=True),
+                Param("allow_pickle", bool, False,
+                      "unpickle arbitrary objects from the checkpoint (trusted files only)"),
+                Param("passes", int, 1, "denoising passes (reference: 2 for 3 % noise)",
+                      minimum=1),
+                Param("steps", int, 30, "gradient-ascent steps per pass", minimum=1),
+                Param("step_size", float, 0.2, "initial step size", minimum=0.0),
+                Param("decay", float, 0.95, "step-size decay per step", minimum=0.0),
+                Param("neighbours", int, 4, "current points each noisy point scores", minimum=1),
+                Param("patch_size", int, 1000, "points per patch", minimum=17),
+                Param("seed_k", float, 3.0, "patches per patch_size points (overlap)",
+                      minimum=0.0),
+                Param("batch_patches", int, 8, "patches processed at once (memory bound)",
+                      minimum=1),
+                Param("cluster_above", int, 50000,
+                      "clouds larger than this are split by k-means", minimum=1),
+                Param("cluster_size", int, 30000, "target points per k-means cluster",
+                      minimum=1000),
+                Param("backend", GeometryBackend, "auto", "neighbour-search / FPS backend"),
+            ),
+        ),
     ]

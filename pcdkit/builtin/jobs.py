@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pcdkit.builtin import GeometryBackend
 from pcdkit.plugin import Param, PluginSpec, Slot, hookimpl
 
 
 @hookimpl
 def pcdkit_jobs() -> list[PluginSpec]:
-    """evaluate."""
+    """evaluate, train-denoiser."""
     return [
         PluginSpec(
             "job", "evaluate", "pcdkit.jobs.evaluate:EvaluateJob",
@@ -19,6 +22,8 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Param("score_input", bool, True,
                       "also score the corrupted input when a backbone runs"),
                 Param("table_scale", float, 1e4, "factor for the Markdown table (papers: 1e4)"),
+                Param("render", bool, False,
+                      "write a PNG per shape: input / output / clean (needs matplotlib)"),
             ),
             slots=(
                 Slot("dataset", "dataset", doc="shapes to evaluate"),
@@ -30,4 +35,43 @@ def pcdkit_jobs() -> list[PluginSpec]:
                      doc="metrics to report"),
             ),
         ),
+        PluginSpec(
+            "job", "train-denoiser", "pcdkit.jobs.train_denoiser:TrainDenoiserJob",
+            doc="Supervised score-matching training of the score-denoise backbone (reference "
+                "loss), resumable, DDP under torchrun.",
+            params=(
+                Param("iterations", int, 1000, "optimiser steps in total", minimum=1),
+                Param("batch_size", int, 32, "patches per step (per process)", minimum=1),
+                Param("lr", float, 1e-4, "Adam learning rate", minimum=0.0),
+                Param("patch_size", int, 1000, "noisy points per patch", minimum=33),
+                Param("patch_ratio", float, 1.2, "clean patch size / noisy patch size"),
+                Param("noise_min", float, 0.005, "smallest noise std (unit sphere)"),
+                Param("noise_max", float, 0.02, "largest noise std (unit sphere)"),
+                Param("scale_range", float, 0.2, "random scale in [1 - s, 1 + s]"),
+                Param("rotate", bool, True, "random rotations about x, y and z"),
+                Param("num_points", int, 128, "frames per patch in the loss", minimum=1),
+                Param("frame_knn", int, 32, "noisy points per frame", minimum=1),
+                Param("clean_neighbours", int, 4, "clean points averaged for the target",
+                      minimum=1),
+                Param("sigma", float, 0.01, "loss scale (dsm_sigma of the reference)"),
+                Param("log_every", int, 10, "steps between metrics.csv rows", minimum=1),
+                Param("checkpoint_every", int, 100, "steps between checkpoints", minimum=1),
+                Param("val_every", int, 200, "steps between validations", minimum=1),
+                Param("val_noise", float, 0.015, "noise std of validation clouds"),
+                Param("val_shapes", int, 2, "validation shapes used", minimum=0),
+                Param("init_checkpoint", Path | None, None, "start from these weights",
+                      is_input=True),
+                Param("allow_pickle", bool, False, "unpickle init_checkpoint (trusted only)"),
+                Param("backend", GeometryBackend, "auto", "neighbour-search / FPS backend"),
+            ),
+            slots=(
+                Slot("datasets", "dataset", many=True,
+                     doc="training shapes (several datasets, e.g. resolutions, are pooled)"),
+                Slot("val_dataset", "dataset", required=False,
+                     default={"plugin": "procedural", "resolution": 2000,
+                              "shapes": ["genus2", "superquadric-star"]},
+                     doc="validation shapes (denoised with val_noise)"),
+            ),
+        ),
     ]
+

@@ -36,6 +36,12 @@ def knn(
     return (dist[0], idx[0]) if single else (dist, idx)
 
 
+def gather_neighbours(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows of ``x`` (B, N, F) at ``idx`` (B, M, K) -> (B, M, K, F)."""
+    b = torch.arange(x.shape[0], device=x.device)[:, None, None]
+    return x[b, idx]
+
+
 def _exact(q: torch.Tensor, r: torch.Tensor, idx: torch.Tensor, norm: int) -> torch.Tensor:
     b = torch.arange(q.shape[0], device=q.device)[:, None, None]
     diff = r[b, idx] - q.unsqueeze(2)

@@ -96,7 +96,8 @@ def read_mesh(path: str | Path) -> Mesh:
     return Mesh(torch.from_numpy(np.ascontiguousarray(verts)), torch.from_numpy(faces))
 
 
-def _target(path: str | Path, overwrite: bool) -> Path:
+def ensure_writable(path: str | Path, overwrite: bool) -> Path:
+    """``path`` with its folder created; an error if it exists and ``overwrite`` is False."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise PcdkitError(f"{path}: file exists; pass overwrite=True (CLI: --overwrite) to "
@@ -113,7 +114,7 @@ def write_points(
     path: str | Path, points: torch.Tensor | np.ndarray, overwrite: bool = False
 ) -> Path:
     """Write an (N, 3) cloud; the format follows the suffix; never overwrites unless asked."""
-    path = _target(path, overwrite)
+    path = ensure_writable(path, overwrite)
     pts = _np(points).reshape(-1, _np(points).shape[-1])
     suffix = path.suffix.lower()
     if suffix in (".xyz", ".txt", ".pts"):
@@ -132,7 +133,7 @@ def write_points(
 
 def write_mesh(path: str | Path, mesh: Mesh, overwrite: bool = False) -> Path:
     """Write a triangle mesh as .off, .ply or .npz; never overwrites unless asked."""
-    path = _target(path, overwrite)
+    path = ensure_writable(path, overwrite)
     v, f = _np(mesh.vertices), _np(mesh.faces)
     suffix = path.suffix.lower()
     if suffix == ".off":

@@ -25,6 +25,14 @@ class JobContext:
     generator: torch.Generator
     run: RunDir
     quiet: bool = False
+    rank: int = 0
+    world_size: int = 1
+    resume: bool = False
+
+    @property
+    def is_primary(self) -> bool:
+        """True on the process that writes results (rank 0)."""
+        return self.rank == 0
 
     def build(self, slot: str, **extra: Any) -> Any:
         """Instantiate the plugin(s) of a slot (a list for ``many`` slots, None when empty)."""

@@ -27,7 +27,8 @@ class EvaluateJob:
     """Score a backbone (or the corrupted input) on every shape of a dataset."""
 
     def __init__(self, limit: int | None, save_clouds: bool, score_input: bool,
-                 table_scale: float) -> None:
+                 table_scale: float, render: bool) -> None:
+        self.render = render
         self.limit = limit
         self.save_clouds = save_clouds
         self.score_input = score_input
@@ -62,6 +63,11 @@ class EvaluateJob:
             row |= evaluate_shape(pred, metrics, gt=gt, mesh=mesh)
             rows.append(row)
             ctx.run.log.info("%s: %s", shape.name, row)
+            if self.render:
+                from pcdkit.render import render_clouds
+
+                render_clouds([noisy, pred, gt], ["input", "output", "clean"],
+                              ctx.run.artifact(f"pictures/{shape.name}.png"))
             if self.save_clouds:
                 write_points(ctx.run.artifact(f"clouds/{shape.name}_input.xyz"), noisy)
                 write_points(ctx.run.artifact(f"clouds/{shape.name}_output.xyz"), pred)

@@ -49,7 +49,8 @@ def convert_reference(src: str | Path, dst: str | Path, overwrite: bool = False)
         model="score-denoise",
         state_dict=net.state_dict(),
         config={k: args[k] for k in KEPT_ARGS if k in args},
-        extra={"source": src.name, "source_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
+        extra={"parameters": sum(p.numel() for p in net.parameters()), "source": src.name,
+               "source_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
                "reference_step": step if step is not None else -1},
     )
     save_checkpoint(ckpt, dst, overwrite=overwrite)

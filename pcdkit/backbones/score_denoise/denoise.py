@@ -15,9 +15,9 @@ import math
 
 import torch
 
-from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet, gather_neighbours
+from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
 from pcdkit.geometry.fps import farthest_point_sampling
-from pcdkit.geometry.knn import knn
+from pcdkit.geometry.knn import gather_neighbours, knn
 from pcdkit.geometry.normalize import normalize_unit_sphere
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pcdkit.geometry.knn import knn
+from pcdkit.geometry.knn import gather_neighbours, knn
 
 
 class FCLayer(nn.Module):
@@ -32,12 +32,6 @@ class FCLayer(nn.Module):
         """Apply the layer to the last dimension."""
         y = self.linear(x)
         return torch.relu(y) if self.relu else y
-
-
-def gather_neighbours(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``x`` (B, N, F) gathered at ``idx`` (B, M, K) -> (B, M, K, F)."""
-    b = torch.arange(x.shape[0], device=x.device)[:, None, None]
-    return x[b, idx]
 
 
 class DenseEdgeConv(nn.Module):
@@ -143,12 +137,13 @@ class ScoreNet(nn.Module):
                 cond: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Scores (M, K, 3) for offsets (M, K, 3) of M frames with centre features (M, F).
 
-        ``cond`` (from :meth:`condition`) may be passed to reuse the feature terms. In eval
-        mode a fused path runs: BatchNorm as a per-channel affine map folded into the next
-        1x1 conv where the algebra allows, and 1x1 convs as matrix products on (rows, channels).
+        ``cond`` (from :meth:`condition`) may be passed to reuse the feature terms. For
+        inference (eval mode, no autograd) a fused path runs: BatchNorm as a per-channel affine
+        map, folded into the next 1x1 conv where the algebra allows, and 1x1 convs as matrix
+        products on (rows, channels), in place where possible.
         """
         cond = self.condition(feat) if cond is None else cond
-        if not self.training:
+        if not self.training and not torch.is_grad_enabled():
             return self._eval_forward(offsets, cond)
         M, K, _ = offsets.shape
         convs = [self.conv_p] + [b.fc_c for b in self.blocks]
@@ -166,18 +161,21 @@ class ScoreNet(nn.Module):
         H = self.conv_out.in_channels
         convs = [self.conv_p] + [b.fc_c for b in self.blocks]
         w_xyz = torch.cat([_split_conv(conv, 3)[0] for conv in convs])  # (5H, 3)
+        # xyz and feature parts of every conv on c, summed once: (M, K, 5, H)
         xyz = (offsets.reshape(M * K, 3) @ w_xyz.T).view(M, K, len(convs), H)
-        net = xyz[:, :, 0] + cond[0].unsqueeze(1)
+        xyz.add_(torch.stack(cond, 1).unsqueeze(1))
+        net = xyz[:, :, 0].reshape(M * K, H)
+        h = torch.empty_like(net)
         for j, block in enumerate(self.blocks):
             s0, b0 = _bn_affine(block.bn_0)
             s1, b1 = _bn_affine(block.bn_1)
-            h = torch.relu(torch.addcmul(b0, net, s0)).view(M * K, H)
+            torch.addcmul(b0, net, s0, out=h).relu_()
             w0 = block.fc_0.weight[..., 0] * s1[:, None]  # bn_1 folded into fc_0
-            h = torch.relu_(torch.addmm(block.fc_0.bias * s1 + b1, h, w0.T))
-            dx = torch.addmm(block.fc_1.bias, h, block.fc_1.weight[..., 0].T).view(M, K, H)
-            net = net + dx + xyz[:, :, j + 1] + cond[j + 1].unsqueeze(1)
+            h2 = torch.addmm(block.fc_0.bias * s1 + b1, h, w0.T).relu_()
+            net = torch.addmm(net, h2, block.fc_1.weight[..., 0].T)
+            net.add_(block.fc_1.bias).add_(xyz[:, :, j + 1].reshape(M * K, H))
         s, b = _bn_affine(self.bn_out)
-        h = torch.relu(torch.addcmul(b, net, s)).view(M * K, H)
+        torch.addcmul(b, net, s, out=h).relu_()
         out = torch.addmm(self.conv_out.bias, h, self.conv_out.weight[..., 0].T)
         return out.view(M, K, 3)
 
@@ -189,9 +187,22 @@ def _bn_affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class ScoreDenoiseNet(nn.Module):
-    """Feature extraction + score network (187,291 parameters with the default sizes)."""
+    """Feature extraction + score network (187,291 parameters with the default sizes).
+
+    Calling the module computes the training loss (so DistributedDataParallel sees the whole
+    forward pass); denoising uses the two sub-networks directly.
+    """
 
     def __init__(self, knn_backend: str = "auto") -> None:
         super().__init__()
+        self.knn_backend = knn_backend
         self.feature_net = FeatureExtraction(backend=knn_backend)
         self.score_net = ScoreNet(self.feature_net.out_channels)
+
+    def forward(self, noisy: torch.Tensor, clean: torch.Tensor, generator: torch.Generator,
+                **loss_settings: float) -> torch.Tensor:
+        """Supervised score-matching loss of a batch of (noisy, clean) patches."""
+        from pcdkit.backbones.score_denoise.loss import supervised_loss
+
+        return supervised_loss(self, noisy, clean, generator, backend=self.knn_backend,
+                               **loss_settings)

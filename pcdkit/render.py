@@ -1,0 +1,42 @@
+"""Pictures of point clouds side by side (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from pcdkit.errors import PcdkitError
+
+
+def render_clouds(clouds: Sequence[torch.Tensor], titles: Sequence[str], path: str | Path,
+                  max_points: int = 20000, elev: float = 20.0, azim: float = 35.0) -> Path:
+    """Scatter each cloud in its own 3-D panel with shared limits; write a PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PcdkitError("rendering needs matplotlib: pip install 'pcdkit[plot]'") from None
+    pts = [c.detach().float().cpu() for c in clouds]
+    allp = torch.cat(pts)
+    lo, hi = allp.amin(0), allp.amax(0)
+    mid, half = (lo + hi) / 2, float((hi - lo).max()) / 2
+    fig = plt.figure(figsize=(4 * len(pts), 4.2))
+    for i, (p, title) in enumerate(zip(pts, titles, strict=True)):
+        if len(p) > max_points:  # evenly thinned, deterministic
+            p = p[torch.linspace(0, len(p) - 1, max_points).long()]
+        ax = fig.add_subplot(1, len(pts), i + 1, projection="3d")
+        ax.scatter(p[:, 0], p[:, 1], p[:, 2], s=0.3, c=p[:, 2], cmap="viridis", linewidths=0)
+        for setter, m in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), mid.tolist(), strict=True):
+            setter(m - half, m + half)
+        ax.view_init(elev=elev, azim=azim)
+        ax.set_axis_off()
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,177 @@
+"""The score-denoise backbone: reference fidelity, checkpoints, denoising, training, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pcdkit import pipeline
+from pcdkit.backbones.score_denoise.backbone import load_network
+from pcdkit.backbones.score_denoise.convert import convert_reference
+from pcdkit.backbones.score_denoise.denoise import denoise_cloud, denoise_patches
+from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
+from pcdkit.checkpoints import load_checkpoint
+from pcdkit.cli import main
+from pcdkit.datasets.procedural import make_mesh
+from pcdkit.errors import PcdkitError
+from pcdkit.geometry import normalize_unit_sphere, sample_mesh_uniform
+from pcdkit.io import read_points, write_points
+from pcdkit.metrics import point_mesh_distance
+from pcdkit.runner import run_pipeline
+from pcdkit.structures import Mesh
+from tests.conftest import DATA, need
+
+REFERENCE = DATA / "pretrained" / "score-denoise_ckpt.pt"
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dst = tmp_path_factory.mktemp("ckpt") / "reference.pt"
+    convert_reference(need(REFERENCE), dst)
+    return dst
+
+
+def test_network_has_the_reference_size_and_keys(converted: Path) -> None:
+    net = ScoreDenoiseNet()
+    assert sum(p.numel() for p in net.parameters()) == 187_291
+    ckpt = load_checkpoint(converted)
+    assert set(ckpt.state_dict) == set(net.state_dict())
+    assert ckpt.extra["reference_step"] == 958_000 and ckpt.config["frame_knn"] == 32
+
+
+def test_converted_weights_reproduce_the_reference_outputs(converted: Path, golden: Path
+                                                           ) -> None:
+    g = np.load(golden / "score_denoise_patch.npz")
+    net = load_network(converted)
+    patch = torch.from_numpy(g["patch"])[None]
+    with torch.no_grad():
+        feat = net.feature_net(patch)[0]
+        scores = net.score_net(torch.from_numpy(g["frame_offsets"]), feat[:64])
+    assert np.abs(feat.numpy() - g["features"]).max() < 1e-4
+    assert np.abs(scores.numpy() - g["scores"]).max() < 1e-4
+    out = denoise_patches(net, patch)[0]
+    assert np.abs(out.numpy() - g["denoised_30_steps"]).max() < 1e-4
+
+
+def test_fused_inference_path_equals_the_module_path(converted: Path) -> None:
+    net = load_network(converted)
+    g = torch.Generator().manual_seed(0)
+    offsets, feat = 0.05 * torch.randn(50, 4, 3, generator=g), torch.rand(50, 60, generator=g)
+    with torch.no_grad():
+        fused = net.score_net(offsets, feat)
+    net.score_net.train()
+    for m in net.score_net.modules():  # module path, but BatchNorm on its running statistics
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.eval()
+    assert torch.allclose(net.score_net(offsets, feat), fused, atol=1e-5)
+
+
+def test_reference_pickle_needs_conversion_and_is_never_unpickled_silently(tmp_path: Path
+                                                                           ) -> None:
+    with pytest.raises(PcdkitError, match="pcdkit convert score-denoise"):
+        load_checkpoint(need(REFERENCE))
+    other = tmp_path / "other.pt"
+    torch.save({"format": "something-else"}, other)
+    with pytest.raises(PcdkitError, match="not a pcdkit checkpoint"):
+        load_checkpoint(other)
+
+
+def test_denoising_moves_points_towards_the_surface(converted: Path) -> None:
+    mesh = make_mesh("superquadric-pillow")
+    mesh = Mesh(normalize_unit_sphere(mesh.vertices)[0], mesh.faces)
+    g = torch.Generator().manual_seed(0)
+    clean = sample_mesh_uniform(mesh, 3000, g)
+    noisy = clean + 0.02 * torch.randn(clean.shape, generator=g)
+    out = denoise_cloud(load_network(converted), noisy)
+    assert out.shape == noisy.shape
+    before = float(point_mesh_distance(noisy, mesh, direction="point_to_face"))
+    after = float(point_mesh_distance(out, mesh, direction="point_to_face"))
+    assert after < 0.5 * before
+
+
+def test_large_clouds_are_split_into_clusters(converted: Path) -> None:
+    pts = sample_mesh_uniform(make_mesh("torus"), 2600, torch.Generator().manual_seed(1))
+    out = denoise_cloud(load_network(converted), pts * 3 + 1, cluster_above=1500,
+                        cluster_size=1300, steps=2)
+    assert out.shape == (2600, 3)
+    assert ((out - 1) / 3).norm(dim=-1).max() < 1.6  # stayed in the original frame
+
+
+def test_denoise_and_render_commands(converted: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture) -> None:
+    src = write_points(tmp_path / "in.xyz",
+                       sample_mesh_uniform(make_mesh("cube"), 1200,
+                                           torch.Generator().manual_seed(2)))
+    out = tmp_path / "out.ply"
+    assert main(["denoise", str(src), "-o", str(out), "--checkpoint", str(converted)]) == 0
+    assert read_points(out).shape == (1200, 3)
+    assert main(["denoise", str(src), "-o", str(out), "--checkpoint", str(converted)]) == 2
+    assert "file exists" in capsys.readouterr().err
+    png = tmp_path / "view.png"
+    assert main(["render", str(src), str(out), "-o", str(png), "--titles", "in", "out"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+TINY_TRAIN = {
+    "name": "tiny-train",
+    "device": "cpu",
+    "seed": 3,
+    "job": {"plugin": "train-denoiser", "iterations": 4, "batch_size": 2, "patch_size": 150,
+            "num_points": 16, "frame_knn": 8, "log_every": 1, "checkpoint_every": 2,
+            "val_every": 4, "val_shapes": 1},
+    "datasets": [{"plugin": "procedural", "resolution": 600, "shapes": ["cube", "torus"],
+                  "sampler": "uniform"}],
+    "val_dataset": {"plugin": "procedural", "resolution": 400, "shapes": ["octahedron"],
+                    "sampler": "uniform"},
+}
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run / "checkpoints" / "model.pt").state_dict
+
+
+def test_training_resumes_exactly(tmp_path: Path) -> None:
+    straight, _ = run_pipeline(pipeline.validate(TINY_TRAIN), out=tmp_path / "a", quiet=True)
+    half = pipeline.validate(pipeline.apply_overrides(TINY_TRAIN, ["job.iterations=2"]))
+    part, _ = run_pipeline(half, out=tmp_path / "b", quiet=True)
+    _, metrics = run_pipeline(pipeline.validate(TINY_TRAIN), resume=part.path, quiet=True)
+    a, b = _weights(straight.path), _weights(part.path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = (part.path / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "step,loss,lr,seconds,val_cd" and len(rows) == 5
+    assert np.isfinite(metrics["val_cd"]) and (straight.path / "training.png").is_file()
+    assert torch.load(part.path / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
+
+
+def test_resume_refuses_a_different_pipeline(tmp_path: Path) -> None:
+    run, _ = run_pipeline(pipeline.validate(
+        pipeline.apply_overrides(TINY_TRAIN, ["job.iterations=2"])), out=tmp_path / "r",
+        quiet=True)
+    other = pipeline.validate(pipeline.apply_overrides(TINY_TRAIN, ["seed=9"]))
+    with pytest.raises(PcdkitError, match="differs from the run's config.yaml in seed"):
+        run_pipeline(other, resume=run.path, quiet=True)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_training_ends_with_identical_weights(tmp_path: Path) -> None:
+    cfg = tmp_path / "ddp.yaml"
+    cfg.write_text(yaml.safe_dump(TINY_TRAIN | {"job": TINY_TRAIN["job"] | {"val_shapes": 0}}))
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", "29517", "-m", "pcdkit", "run", str(cfg), "--out", str(out),
+         "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2
+    assert metrics["ddp_weight_max_diff"] == 0.0
+    assert (out / "log.rank1.txt").is_file()

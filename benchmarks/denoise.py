@@ -1,0 +1,57 @@
+"""Benchmark: seconds to denoise one cloud with score-denoise at 10K, 50K and 200K points.
+
+Run: ``python benchmarks/denoise.py [--checkpoint CKPT] [--sizes 10000 50000 200000]
+[--device cpu|cuda]``. Clouds are Poisson-disk samples of the embedded genus-2 shape with 2 %
+noise; each size is timed once after a warm-up on a small cloud (a 10K cloud already runs
+900 score-network batches). The last column divides by the 10K time per point, so a value near
+1 means cost linear in N. The public reference implementation needs about 100 s for one 10K
+cloud on this project's 2-core CPU (shared/notes/dependencies.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from pcdkit.backbones.score_denoise.backbone import load_network
+from pcdkit.backbones.score_denoise.denoise import denoise_cloud
+from pcdkit.datasets.base import sample_surface
+from pcdkit.datasets.procedural import make_mesh
+from pcdkit.device import resolve_device
+
+
+def main() -> None:
+    """Print a Markdown table of denoising times."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--checkpoint", default=None, help="pcdkit checkpoint (default: embedded)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    device = resolve_device(args.device)
+    net = load_network(args.checkpoint).to(device)
+    mesh = make_mesh("genus2")
+    denoise_cloud(net, sample_surface(mesh, 2000, "uniform", 0).to(device), steps=2)
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print("| points | seconds | seconds per 10K points | relative to 10K (per point) |")
+    print("|---|---|---|---|")
+    base = None
+    for n in args.sizes:
+        pts = sample_surface(mesh, n, "poisson", 1)
+        radius = pts.norm(dim=-1).max()
+        noisy = (pts + 0.02 * radius * torch.randn(pts.shape)).to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        denoise_cloud(net, noisy)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter() - start
+        per = t / n * 10_000
+        base = base or per
+        print(f"| {n:,} | {t:.1f} | {per:.2f} | {per / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

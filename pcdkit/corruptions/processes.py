@@ -1,0 +1,164 @@
+"""Built-in SDE corruption processes of the IGO paper and its reference code."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from pcdkit.corruptions.base import Corrupted, check_taus, randn_like
+from pcdkit.corruptions.sde import EulerMaruyama, _per_sample
+from pcdkit.geometry.normalize import normalize_unit_sphere
+
+
+class GaussianVE(EulerMaruyama):
+    """Variance-exploding SDE ``dx = sigma^t dW`` (score-SDE tutorial setting).
+
+    Marginal: ``x_t = x_0 + std(t) z`` with ``std(t)^2 = (sigma^(2t) - 1) / (2 ln sigma)``.
+    ``method='closed'`` samples the marginals exactly (intermediate iterates on the same path:
+    independent increments of variance ``std(t)^2 - std(tau t)^2``); ``method='em'`` simulates.
+    """
+
+    def __init__(self, sigma: float, method: str, t_min: float, t_max: float,
+                 steps: int) -> None:
+        super().__init__(t_min, t_max, steps)
+        self.sigma, self.method = sigma, method
+
+    def diffusion(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.sigma**t
+
+    def marginal_std(self, t: torch.Tensor) -> torch.Tensor:
+        """std of x_t given x_0."""
+        return torch.sqrt((self.sigma ** (2 * t) - 1) / (2 * math.log(self.sigma)))
+
+    def __call__(self, x0: torch.Tensor, *, generator: torch.Generator | None = None,
+                 taus: Sequence[float] = (0.5,), t: torch.Tensor | None = None) -> Corrupted:
+        if self.method == "em":
+            return super().__call__(x0, generator=generator, taus=taus, t=t)
+        taus = check_taus(taus)
+        t = self.sample_t(x0.shape[0], generator, x0.device) if t is None else t
+        x, prev_var, out = x0, torch.zeros_like(t), {}
+        for frac in [*taus, 1.0]:
+            var = self.marginal_std(frac * t) ** 2
+            x = x + _per_sample((var - prev_var).sqrt(), x0) * randn_like(x0, generator)
+            prev_var = var
+            if frac < 1.0:
+                out[frac] = x
+        return Corrupted(x_t=x, t=t, intermediates=out)
+
+
+def cat_map_permutation(n: int) -> torch.Tensor:
+    """Flat source index of every pixel after one step of Arnold's cat map on an n x n grid.
+
+    The map sends pixel (i, j) to ((2 i + j) mod n, (i + j) mod n); it is a bijection (its
+    matrix [[2, 1], [1, 1]] has determinant 1) and periodic.
+    """
+    i, j = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    dest = ((2 * i + j) % n) * n + (i + j) % n
+    src = torch.empty(n * n, dtype=torch.long)
+    src[dest.flatten()] = torch.arange(n * n)
+    return src
+
+
+def cat_map(images: torch.Tensor, steps: int = 1) -> torch.Tensor:
+    """Apply Arnold's cat map ``steps`` times to (..., n, n) images."""
+    n = images.shape[-1]
+    if images.shape[-2] != n:
+        raise ValueError(f"cat map needs square images, got {tuple(images.shape[-2:])}")
+    src = cat_map_permutation(n).to(images.device)
+    flat = images.reshape(*images.shape[:-2], n * n)
+    for _ in range(steps):
+        flat = flat[..., src]
+    return flat.reshape(images.shape)
+
+
+class CatMap(EulerMaruyama):
+    """Images drift towards their cat-map permutation, with scaled Gaussian diffusion (IGO 4.1).
+
+    ``a(x, t) = rate * (catmap(x) - x)``, ``b = noise`` (constant).
+    """
+
+    def __init__(self, rate: float, noise: float, t_min: float, t_max: float,
+                 steps: int) -> None:
+        super().__init__(t_min, t_max, steps)
+        self.rate, self.noise = rate, noise
+
+    def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.rate * (cat_map(x) - x)
+
+    def diffusion(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(t, self.noise)
+
+
+class LotkaVolterra(EulerMaruyama):
+    """Predator-prey drift on (..., 2) states (u, v) with additive Gaussian diffusion.
+
+    ``du = (alpha u - beta u v) dt``, ``dv = (delta u v - gamma v) dt``, ``b = noise``.
+    """
+
+    def __init__(self, alpha: float, beta: float, gamma: float, delta: float, noise: float,
+                 t_min: float, t_max: float, steps: int) -> None:
+        super().__init__(t_min, t_max, steps)
+        self.alpha, self.beta, self.gamma, self.delta, self.noise = (alpha, beta, gamma, delta,
+                                                                     noise)
+
+    def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != 2:
+            raise ValueError(f"lotka-volterra needs states (..., 2), got {tuple(x.shape)}")
+        u, v = x[..., 0], x[..., 1]
+        return torch.stack([self.alpha * u - self.beta * u * v,
+                            self.delta * u * v - self.gamma * v], -1)
+
+    def diffusion(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(t, self.noise)
+
+
+class PointCloudEM(EulerMaruyama):
+    """Gaussian noise accumulated along the Euler-Maruyama path on (B, N, 3) clouds (IGO 4.3).
+
+    ``dx = std * r dW`` with ``r`` each cloud's unit-sphere radius: at t = 1 the noise std is
+    ``std`` (relative), and the iterate at ``tau = t / 2`` carries half the variance.
+    """
+
+    def __init__(self, std: float, t_min: float, t_max: float, steps: int) -> None:
+        super().__init__(t_min, t_max, steps)
+        self.std = std
+        self._radius: torch.Tensor | None = None
+
+    def diffusion(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.std * self._radius
+
+    def __call__(self, x0: torch.Tensor, *, generator: torch.Generator | None = None,
+                 taus: Sequence[float] = (0.5,), t: torch.Tensor | None = None) -> Corrupted:
+        batched = x0 if x0.dim() == 3 else x0.unsqueeze(0)
+        self._radius = normalize_unit_sphere(batched)[1].scale
+        out = super().__call__(batched, generator=generator, taus=taus, t=t)
+        if x0.dim() == 2:
+            out = Corrupted(out.x_t[0], out.t, {k: v[0] for k, v in out.intermediates.items()})
+        return out
+
+
+class SwapClean:
+    """The authors' point-cloud variant: ``x_t`` = Gaussian-noisy cloud, ``x_tau`` = the same
+    noisy cloud with a random subset of its points replaced by their clean counterparts.
+
+    At fraction ``tau`` a share ``1 - tau`` of the points is clean (tau -> 0: the clean cloud,
+    tau -> 1: the noisy one), so ``tau = 1/2`` swaps half the points.
+    """
+
+    def __init__(self, std: float) -> None:
+        self.std = std
+
+    def __call__(self, x0: torch.Tensor, *, generator: torch.Generator | None = None,
+                 taus: Sequence[float] = (0.5,)) -> Corrupted:
+        taus = check_taus(taus)
+        radius = normalize_unit_sphere(x0)[1].scale
+        noisy = x0 + self.std * radius * randn_like(x0, generator)
+        dev = generator.device if generator is not None else x0.device
+        out = {}
+        for tau in taus:
+            pick = torch.rand(x0.shape[:-1], generator=generator, device=dev).to(x0.device)
+            out[tau] = torch.where((pick < 1 - tau).unsqueeze(-1), x0, noisy)
+        t = torch.ones(x0.shape[0] if x0.dim() == 3 else 1, device=x0.device)
+        return Corrupted(x_t=noisy, t=t, intermediates=out)

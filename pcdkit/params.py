@@ -114,6 +114,11 @@ def coerce(value: Any, tp: Any, key: str, problems: list[tuple[str, str]]) -> An
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         problems.append(bad)
         return value
     if tp is str:

@@ -66,9 +66,9 @@ class RunDir:
         path.mkdir(parents=True, exist_ok=True)
         return cls(path)
 
-    def write_config(self, config: Mapping[str, Any]) -> None:
-        """Write the resolved configuration as ``config.yaml``."""
-        with open(self.path / "config.yaml", "w", encoding="utf-8") as f:
+    def write_config(self, config: Mapping[str, Any], name: str = "config.yaml") -> None:
+        """Write the resolved configuration (``config.yaml``; resumes add their own file)."""
+        with open(self.path / name, "w", encoding="utf-8") as f:
             yaml.safe_dump(dict(config), f, sort_keys=False)
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> Path:

@@ -36,7 +36,8 @@ def run_pipeline(
         if resume is not None and rank == 0:
             _check_resumable(pipe, run)
         if rank == 0:
-            run.write_config(pipe.resolved())
+            name = f"config.resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml" if resume else None
+            run.write_config(pipe.resolved(), name or "config.yaml")
         run.log.info("pipeline %s (job %s) on %s, seed %d, rank %d/%d", pipe.name,
                      pipe.job.spec.name, device, pipe.seed, rank, world)
         generator = seed_everything(pipe.seed + rank)

@@ -76,6 +76,13 @@ def test_overrides_set_nested_values_and_index_lists() -> None:
     assert BASE["dataset"]["resolution"] == 500  # the input mapping is not modified
 
 
+def test_floats_written_without_a_dot_are_accepted() -> None:
+    cfg = pipeline.apply_overrides(BASE, ["corruption.std=5e-3"])
+    assert pipeline.validate(cfg).slots["corruption"].settings["std"] == 0.005
+    with pytest.raises(ConfigError, match="expected float"):
+        pipeline.validate(pipeline.apply_overrides(BASE, ["corruption.std=lots"]))
+
+
 def test_bad_override_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="key.path=value"):
         pipeline.apply_overrides(BASE, ["no-equals-sign"])

@@ -149,6 +149,7 @@ def test_training_resumes_exactly(tmp_path: Path) -> None:
     assert rows[0] == "step,loss,lr,seconds,val_cd" and len(rows) == 5
     assert np.isfinite(metrics["val_cd"]) and (straight.path / "training.png").is_file()
     assert torch.load(part.path / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
+    assert len(list(part.path.glob("config.resume-*.yaml"))) == 1  # config.yaml kept as it was
 
 
 def test_resume_refuses_a_different_pipeline(tmp_path: Path) -> None:

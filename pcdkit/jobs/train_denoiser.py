@@ -158,6 +158,8 @@ class TrainDenoiserJob:
                               f"launch has {ctx.world_size}; relaunch with the same number")
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        for group in opt.param_groups:  # the pipeline's lr wins, so a resume can change it
+            group["lr"] = self.s["lr"]
         gen.set_state(state["rng"][ctx.rank])
         ctx.run.log.info("resumed at step %d", state["step"])
         return int(state["step"]), float(state.get("best_val_cd", math.inf))

@@ -63,8 +63,15 @@ def pcdkit_jobs() -> list[PluginSpec]:
                       is_input=True),
                 Param("allow_pickle", bool, False, "unpickle init_checkpoint (trusted only)"),
                 Param("backend", GeometryBackend, "auto", "neighbour-search / FPS backend"),
+                Param("alpha", float, 1.0, "IGO weight of the final iterate's loss "
+                      "(1 - alpha goes to the intermediate iterates)", minimum=0.0, maximum=1.0),
             ),
             slots=(
+                Slot("head", "head", required=False,
+                     doc="IGO heads (E_tau / D_tau); needs `corruption`"),
+                Slot("corruption", "corruption", required=False,
+                     doc="noise process for training (default: the reference's Gaussian); "
+                         "must return intermediate iterates for IGO"),
                 Slot("datasets", "dataset", many=True,
                      doc="training shapes (several datasets, e.g. resolutions, are pooled)"),
                 Slot("val_dataset", "dataset", required=False,

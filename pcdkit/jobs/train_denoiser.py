@@ -1,5 +1,9 @@
 """Training job of the score-denoise backbone: supervised score matching as in the reference.
 
+With a ``head`` section (IGO's E_tau / D_tau) and a ``corruption`` that returns intermediate
+iterates, it trains alpha * L(x_t) + (1 - alpha) * sum_tau L(x_tau) and logs the weight diversity
+between E_T / E_tau and D_T / D_tau (cosine similarity, Euclidean distance) over training.
+
 Resumable (``pcdkit run P.yaml --resume RUN_DIR`` continues model, optimizer, random state and
 step exactly), DistributedDataParallel under torchrun (gloo on CPU, NCCL on CUDA; every rank
 draws its own patches), periodic atomic checkpoints, validation Chamfer distance at intervals,
@@ -22,6 +26,7 @@ from pcdkit.backbones.score_denoise.loss import make_training_patches
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
 from pcdkit.checkpoints import Checkpoint, save_checkpoint
 from pcdkit.errors import PcdkitError
+from pcdkit.heads.igo_score_denoise import IGOScoreDenoiseNet
 from pcdkit.jobs.base import JobContext
 from pcdkit.metrics.chamfer import chamfer_distance
 from pcdkit.metrics.protocol import evaluate_shape
@@ -37,7 +42,7 @@ class TrainDenoiserJob:
                  rotate: bool, num_points: int, frame_knn: int, clean_neighbours: int,
                  sigma: float, log_every: int, checkpoint_every: int, val_every: int,
                  val_noise: float, val_shapes: int, init_checkpoint: Path | None,
-                 allow_pickle: bool, backend: str) -> None:
+                 allow_pickle: bool, backend: str, alpha: float) -> None:
         self.s = dict(locals())
         del self.s["self"]
 
@@ -45,7 +50,7 @@ class TrainDenoiserJob:
     def _state_path(self, ctx: JobContext) -> Path:
         return ctx.run.path / "checkpoints" / "last.pt"
 
-    def _save(self, ctx: JobContext, net: ScoreDenoiseNet, opt: torch.optim.Optimizer,
+    def _save(self, ctx: JobContext, net: torch.nn.Module, opt: torch.optim.Optimizer,
               step: int, gen: torch.Generator, extra: dict[str, Any]) -> None:
         states = [gen.get_state()]
         if ctx.world_size > 1:
@@ -53,10 +58,16 @@ class TrainDenoiserJob:
             dist.all_gather_object(states, gen.get_state())
         if not ctx.is_primary:
             return
-        ckpt = Checkpoint("score-denoise", net.state_dict(), config=self._config(),
+        backbone = net.backbone if isinstance(net, IGOScoreDenoiseNet) else net
+        ckpt = Checkpoint("score-denoise", backbone.state_dict(), config=self._config(),
                           extra={"step": step, **extra})
         folder = ctx.run.path / "checkpoints"
         save_checkpoint(ckpt, folder / "model.pt", overwrite=True)
+        if isinstance(net, IGOScoreDenoiseNet):
+            save_checkpoint(Checkpoint("igo-score-denoise-heads", net.heads.state_dict(),
+                                       config={"taus": net.heads.taus},
+                                       extra={"step": step}),
+                            folder / "heads.pt", overwrite=True)
         training = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
                     "rng": states, "world_size": ctx.world_size, **extra}
         tmp = folder / ".last.pt.tmp"
@@ -80,25 +91,38 @@ class TrainDenoiserJob:
             net = load_network(s["init_checkpoint"], s["allow_pickle"], s["backend"])
         else:
             net = ScoreDenoiseNet(knn_backend=s["backend"])
-        net.to(device).train()
-        opt = torch.optim.Adam(net.parameters(), lr=s["lr"])
+        corruption = ctx.build("corruption")
+        heads = ctx.build("head", backbone=net)
+        if heads is not None and corruption is None:
+            raise PcdkitError("head: IGO training needs a `corruption` section that returns "
+                              "intermediate iterates (e.g. swap-clean or pointcloud-em)")
+        self._corruption, self._taus = corruption, heads.taus if heads is not None else []
+        trained: torch.nn.Module = net if heads is None else IGOScoreDenoiseNet(
+            net, heads, s["alpha"])
+        if heads is not None and ctx.is_primary:
+            ctx.run.log.info("IGO parameter overhead: %s", heads.overhead(net))
+        trained.to(device).train()
+        net = trained if heads is None else trained.backbone
+        opt = torch.optim.Adam(trained.parameters(), lr=s["lr"])
         gen = torch.Generator().manual_seed(ctx.pipeline.seed * 1000 + ctx.rank)
         step, best = 0, math.inf
         if ctx.resume:
-            step, best = self._restore(ctx, net, opt, gen)
-        model = net
+            step, best = self._restore(ctx, trained, opt, gen)
+        model = trained
         if ctx.world_size > 1:
             model = torch.nn.parallel.DistributedDataParallel(
-                net, device_ids=[device.index] if device.type == "cuda" else None)
+                trained, device_ids=[device.index] if device.type == "cuda" else None)
         writer = _tensorboard(ctx)
         loss_sum, loss_n, last_val = 0.0, 0, float("nan")
         start = time.perf_counter()
         bar = ctx.progress(range(step, s["iterations"]), "train", total=s["iterations"] - step)
         for step in bar:
-            noisy, clean = self._batch(clouds, gen)
-            loss = model(noisy.to(device), clean.to(device), gen, num_points=s["num_points"],
-                         frame_knn=s["frame_knn"], clean_neighbours=s["clean_neighbours"],
-                         sigma=s["sigma"])
+            noisy, clean, inter = self._batch(clouds, gen)
+            kw = dict(num_points=s["num_points"], frame_knn=s["frame_knn"],
+                      clean_neighbours=s["clean_neighbours"], sigma=s["sigma"])
+            if heads is not None:
+                kw["intermediates"] = {t: x.to(device) for t, x in inter.items()}
+            loss = model(noisy.to(device), clean.to(device), gen, **kw)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -115,9 +139,12 @@ class TrainDenoiserJob:
             if done % s["log_every"] == 0 or row or done == s["iterations"]:
                 row |= {"step": done, "loss": loss_sum / loss_n, "lr": s["lr"],
                         "seconds": round(time.perf_counter() - start, 2)}
+                if heads is not None:
+                    row |= heads.diversity(net)
                 loss_sum, loss_n = 0.0, 0
                 if ctx.is_primary:
-                    ctx.run.append_history(row, FIELDS)
+                    fields = FIELDS + (tuple(heads.diversity(net)) if heads is not None else ())
+                    ctx.run.append_history(row, fields)
                     if writer is not None:
                         for k in ("loss", "val_cd"):
                             if k in row:
@@ -125,12 +152,15 @@ class TrainDenoiserJob:
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{row['loss']:.4f}")
             if done % s["checkpoint_every"] == 0 or done == s["iterations"]:
-                self._save(ctx, net, opt, done, gen, {"best_val_cd": best})
+                self._save(ctx, trained, opt, done, gen, {"best_val_cd": best})
         metrics: dict[str, Any] = {"iterations": s["iterations"], "world_size": ctx.world_size,
                                    "val_cd": last_val, "best_val_cd": best,
                                    "checkpoint": str(ctx.run.path / "checkpoints" / "model.pt")}
+        if heads is not None:
+            metrics["igo_parameters"] = heads.overhead(net)
+            metrics["igo_diversity"] = heads.diversity(net)
         if ctx.world_size > 1:
-            metrics["ddp_weight_max_diff"] = _max_rank_difference(net)
+            metrics["ddp_weight_max_diff"] = _max_rank_difference(trained)
         if ctx.is_primary:
             _plot(ctx.run.path)
         if writer is not None:
@@ -138,16 +168,18 @@ class TrainDenoiserJob:
         return metrics
 
     def _batch(self, clouds: list[torch.Tensor], gen: torch.Generator
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               ) -> tuple[torch.Tensor, torch.Tensor, dict[float, torch.Tensor]]:
         s = self.s
-        pairs = [make_training_patches(
+        sets = [make_training_patches(
             clouds[int(torch.randint(len(clouds), (1,), generator=gen))], gen, num=1,
             patch_size=s["patch_size"], patch_ratio=s["patch_ratio"], noise_min=s["noise_min"],
             noise_max=s["noise_max"], scale_range=s["scale_range"], rotate=s["rotate"],
-            backend=s["backend"]) for _ in range(s["batch_size"])]
-        return torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
+            backend=s["backend"], corruption=self._corruption, taus=self._taus)
+            for _ in range(s["batch_size"])]
+        inter = {t: torch.cat([p[2][t] for p in sets]) for t in self._taus}
+        return torch.cat([p[0] for p in sets]), torch.cat([p[1] for p in sets]), inter
 
-    def _restore(self, ctx: JobContext, net: ScoreDenoiseNet, opt: torch.optim.Optimizer,
+    def _restore(self, ctx: JobContext, net: torch.nn.Module, opt: torch.optim.Optimizer,
                  gen: torch.Generator) -> tuple[int, float]:
         path = self._state_path(ctx)
         if not path.is_file():

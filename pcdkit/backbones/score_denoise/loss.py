@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -34,44 +35,56 @@ def make_training_patches(
     clean: torch.Tensor, gen: torch.Generator, *, num: int, patch_size: int = 1000,
     patch_ratio: float = 1.2, noise_min: float = 0.005, noise_max: float = 0.02,
     scale_range: float = 0.2, rotate: bool = True, backend: str = "auto",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``num`` (noisy, clean) patch pairs from one clean cloud, as the reference builds them.
+    corruption: Callable[..., Any] | None = None, taus: Sequence[float] = (),
+) -> tuple[torch.Tensor, torch.Tensor, dict[float, torch.Tensor]]:
+    """``num`` (noisy, clean, {tau: intermediate}) patch sets from one clean cloud.
 
-    The cloud is normalised to the unit sphere, gets Gaussian noise of std ~ U(noise_min,
-    noise_max), a random scale in [1 - s, 1 + s] and random rotations about x, y and z; each
-    patch is the ``patch_size`` noisy and ``patch_ratio * patch_size`` clean nearest points of a
-    random noisy seed point.
+    As the reference: the cloud is normalised to the unit sphere and gets Gaussian noise of std
+    ~ U(noise_min, noise_max) -- or, when ``corruption`` is given, that process's final iterate
+    and its iterates at ``taus`` (IGO) --, then a random scale in [1 - s, 1 + s] and random
+    rotations about x, y and z. Each patch holds the ``patch_size`` nearest noisy (and
+    intermediate) points and the ``patch_ratio * patch_size`` nearest clean points of a random
+    noisy seed point.
     """
     pts, _ = normalize_unit_sphere(clean.float().cpu())
-    std = float(_uniform(noise_min, noise_max, 1, gen))
-    noisy = pts + std * torch.randn(pts.shape, generator=gen)
+    inter: dict[float, torch.Tensor] = {}
+    if corruption is None:
+        std = float(_uniform(noise_min, noise_max, 1, gen))
+        noisy = pts + std * torch.randn(pts.shape, generator=gen)
+    else:
+        out = corruption(pts.unsqueeze(0), generator=gen, taus=taus)
+        noisy, inter = out.x_t[0], {t: x[0] for t, x in out.intermediates.items()}
     scale = float(_uniform(1 - scale_range, 1 + scale_range, 1, gen))
-    pts, noisy = pts * scale, noisy * scale
-    if rotate:
-        rot = _rotation(_uniform(-math.pi, math.pi, 3, gen))
-        pts, noisy = pts @ rot, noisy @ rot
+    rot = _rotation(_uniform(-math.pi, math.pi, 3, gen)) if rotate else torch.eye(3)
+    pts, noisy = pts * scale @ rot, noisy * scale @ rot
+    inter = {t: x * scale @ rot for t, x in inter.items()}
     seeds = noisy[torch.randperm(len(noisy), generator=gen)[:num]]
     k_noisy = min(patch_size, len(noisy))
     k_clean = min(int(patch_ratio * patch_size), len(pts))
-    _, i_noisy = knn(seeds, noisy, k_noisy, backend=backend)
-    _, i_clean = knn(seeds, pts, k_clean, backend=backend)
-    return noisy[i_noisy], pts[i_clean]
+
+    def patch(cloud: torch.Tensor, k: int) -> torch.Tensor:
+        return cloud[knn(seeds, cloud, k, backend=backend)[1]]
+
+    return (patch(noisy, k_noisy), patch(pts, k_clean),
+            {t: patch(x, k_noisy) for t, x in inter.items()})
 
 
 def supervised_loss(
     net: ScoreDenoiseNet, noisy: torch.Tensor, clean: torch.Tensor, gen: torch.Generator, *,
     num_points: int = 128, frame_knn: int = 32, clean_neighbours: int = 4, sigma: float = 0.01,
-    backend: str = "auto",
+    backend: str = "auto", encoder: torch.nn.Module | None = None,
+    decoder: torch.nn.Conv1d | None = None,
 ) -> torch.Tensor:
     """0.5 * mean ||target - score||^2 / sigma over frames of ``num_points`` random points.
 
     For each random point, its frame is its ``frame_knn`` nearest noisy points; a frame point's
     target is ``-(x - mean of its clean_neighbours nearest clean points)``; the prediction is the
-    score network at ``x - centre`` conditioned on the centre's feature.
+    score network at ``x - centre`` conditioned on the centre's feature. ``encoder`` /
+    ``decoder`` replace the first / last layer (IGO's E_tau / D_tau for intermediate iterates).
     """
     B, N, _ = noisy.shape
     idx = torch.randperm(N, generator=gen)[:num_points].to(noisy.device)
-    feat = net.feature_net(noisy)[:, idx]  # (B, n, F)
+    feat = net.feature_net(noisy, first=encoder)[:, idx]  # (B, n, F)
     centres = noisy[:, idx]
     _, f_idx = knn(centres, noisy, frame_knn, backend=backend)
     frames = gather_neighbours(noisy, f_idx)  # (B, n, K, 3)
@@ -81,5 +94,5 @@ def supervised_loss(
     clean_mean = gather_neighbours(clean, c_idx).mean(-2).reshape(B, n, frame_knn, 3)
     target = -(frames - clean_mean)
     pred = net.score_net((frames - centres.unsqueeze(2)).reshape(B * n, frame_knn, 3),
-                         feat.reshape(B * n, -1)).reshape(B, n, frame_knn, 3)
+                         feat.reshape(B * n, -1), last=decoder).reshape(B, n, frame_knn, 3)
     return 0.5 * ((target - pred).square() / sigma).sum(-1).mean()

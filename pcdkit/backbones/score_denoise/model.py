@@ -79,10 +79,11 @@ class FeatureExtraction(nn.Module):
             n_in = conv.out_channels
         self.out_channels = n_in
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-point features of a batch of patches."""
-        for transform, conv in zip(self.transforms, self.convs, strict=True):
-            x = conv(transform(x))
+    def forward(self, x: torch.Tensor, first: nn.Module | None = None) -> torch.Tensor:
+        """Per-point features of a batch of patches; ``first`` replaces the first layer (IGO's
+        intermediate encoder E_tau)."""
+        for i, (transform, conv) in enumerate(zip(self.transforms, self.convs, strict=True)):
+            x = conv((first if i == 0 and first is not None else transform)(x))
         return x
 
 
@@ -134,17 +135,20 @@ class ScoreNet(nn.Module):
         return out
 
     def forward(self, offsets: torch.Tensor, feat: torch.Tensor,
-                cond: list[torch.Tensor] | None = None) -> torch.Tensor:
+                cond: list[torch.Tensor] | None = None, last: nn.Conv1d | None = None
+                ) -> torch.Tensor:
         """Scores (M, K, 3) for offsets (M, K, 3) of M frames with centre features (M, F).
 
         ``cond`` (from :meth:`condition`) may be passed to reuse the feature terms. For
         inference (eval mode, no autograd) a fused path runs: BatchNorm as a per-channel affine
         map, folded into the next 1x1 conv where the algebra allows, and 1x1 convs as matrix
-        products on (rows, channels), in place where possible.
+        products on (rows, channels), in place where possible. ``last`` replaces the output
+        layer (IGO's intermediate decoder D_tau).
         """
         cond = self.condition(feat) if cond is None else cond
+        last = self.conv_out if last is None else last
         if not self.training and not torch.is_grad_enabled():
-            return self._eval_forward(offsets, cond)
+            return self._eval_forward(offsets, cond, last)
         M, K, _ = offsets.shape
         convs = [self.conv_p] + [b.fc_c for b in self.blocks]
         terms = [(offsets @ _split_conv(conv, 3)[0].T + c.unsqueeze(1)).reshape(M * K, -1)
@@ -153,12 +157,13 @@ class ScoreNet(nn.Module):
         net = terms[0].T.unsqueeze(0)
         for block, term in zip(self.blocks, terms[1:], strict=True):
             net = block(net, term.T.unsqueeze(0))
-        out = self.conv_out(torch.relu(self.bn_out(net)))
+        out = last(torch.relu(self.bn_out(net)))
         return out[0].T.reshape(M, K, 3)
 
-    def _eval_forward(self, offsets: torch.Tensor, cond: list[torch.Tensor]) -> torch.Tensor:
+    def _eval_forward(self, offsets: torch.Tensor, cond: list[torch.Tensor],
+                      last: nn.Conv1d) -> torch.Tensor:
         M, K, _ = offsets.shape
-        H = self.conv_out.in_channels
+        H = last.in_channels
         convs = [self.conv_p] + [b.fc_c for b in self.blocks]
         w_xyz = torch.cat([_split_conv(conv, 3)[0] for conv in convs])  # (5H, 3)
         # xyz and feature parts of every conv on c, summed once: (M, K, 5, H)
@@ -176,7 +181,7 @@ class ScoreNet(nn.Module):
             net.add_(block.fc_1.bias).add_(xyz[:, :, j + 1].reshape(M * K, H))
         s, b = _bn_affine(self.bn_out)
         torch.addcmul(b, net, s, out=h).relu_()
-        out = torch.addmm(self.conv_out.bias, h, self.conv_out.weight[..., 0].T)
+        out = torch.addmm(last.bias, h, last.weight[..., 0].T)
         return out.view(M, K, 3)
 
 

@@ -1,0 +1,22 @@
+"""Built-in head plugins."""
+
+from __future__ import annotations
+
+from pcdkit.plugin import Param, PluginSpec, hookimpl
+
+
+@hookimpl
+def pcdkit_heads() -> list[PluginSpec]:
+    """igo-score-denoise."""
+    return [
+        PluginSpec(
+            "head", "igo-score-denoise", "pcdkit.heads.igo_score_denoise:IGOHeads",
+            doc="IGO intermediate encoder/decoder for score-denoise: copies of the first and "
+                "last perceptron layers per tau, initialised to a fraction of the pretrained "
+                "weights.",
+            params=(
+                Param("taus", list[float], [0.5], "intermediate fractions tau (of t)"),
+                Param("init_scale", float, 0.5, "initial weights = init_scale x pretrained"),
+            ),
+        ),
+    ]

@@ -1,0 +1,79 @@
+"""IGO heads on the score-denoise backbone: initialisation, overhead, alpha-weighted training."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from pcdkit import pipeline, registry
+from pcdkit.backbones.score_denoise.loss import supervised_loss
+from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
+from pcdkit.checkpoints import load_checkpoint
+from pcdkit.heads.igo_score_denoise import IGOScoreDenoiseNet
+from pcdkit.runner import run_pipeline
+from tests.test_score_denoise import TINY_TRAIN
+
+
+def test_heads_replicate_first_and_last_layers_at_half_weight() -> None:
+    net = ScoreDenoiseNet()
+    heads = registry.get("head", "igo-score-denoise").create({"taus": [0.25, 0.5]},
+                                                             backbone=net)
+    enc, dec = heads.pair(0.5)
+    assert torch.equal(enc.linear.weight, 0.5 * net.feature_net.transforms[0].linear.weight)
+    assert torch.equal(dec.weight, 0.5 * net.score_net.conv_out.weight)
+    over = heads.overhead(net)
+    assert over["heads"] == 2 * ((3 * 24 + 24) + (128 * 3 + 3))
+    assert over["igo_total"] < over["separate_networks"] / 2.5
+    div = heads.diversity(net)
+    assert div["E_tau_0_5_cos"] == pytest.approx(1.0) and div["D_tau_0_25_dist"] > 0
+
+
+@torch.no_grad()
+def test_alpha_weights_the_final_and_intermediate_losses() -> None:
+    net = ScoreDenoiseNet()
+    heads = registry.get("head", "igo-score-denoise").create({}, backbone=net)
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(2, 240, 3)
+    noisy = clean + 0.02 * torch.randn(2, 240, 3, generator=g)
+    inter = clean + 0.01
+    kw = dict(num_points=8, frame_knn=6)
+
+    def loss(alpha: float) -> float:
+        model = IGOScoreDenoiseNet(net, heads, alpha)
+        return float(model(noisy, clean, torch.Generator().manual_seed(1),
+                           intermediates={0.5: inter}, **kw))
+
+    enc, dec = heads.pair(0.5)
+    l_final = float(supervised_loss(net, noisy, clean, torch.Generator().manual_seed(1), **kw))
+    assert loss(1.0) == pytest.approx(l_final, rel=1e-5)
+    g2 = torch.Generator().manual_seed(1)
+    supervised_loss(net, noisy, clean, g2, **kw)  # advance the generator like the model does
+    l_tau = float(supervised_loss(net, inter, clean, g2, encoder=enc, decoder=dec, **kw))
+    assert loss(0.8) == pytest.approx(0.8 * l_final + 0.2 * l_tau, rel=1e-5)
+
+
+def test_igo_training_runs_from_yaml_and_tracks_diversity(tmp_path: Path) -> None:
+    cfg = TINY_TRAIN | {
+        "job": TINY_TRAIN["job"] | {"alpha": 0.8, "val_shapes": 0, "lr": 1e-3},
+        "head": {"plugin": "igo-score-denoise", "taus": [0.5]},
+        "corruption": {"plugin": "swap-clean", "std": 0.02},
+    }
+    run, metrics = run_pipeline(pipeline.validate(cfg), out=tmp_path / "igo", quiet=True)
+    rows = list(csv.DictReader((run.path / "metrics.csv").open()))
+    assert "E_tau_0_5_cos" in rows[0] and "D_tau_0_5_dist" in rows[0]
+    assert float(rows[-1]["D_tau_0_5_cos"]) < 1.0  # the heads moved away from the copies
+    assert metrics["igo_parameters"]["heads"] == 483
+    heads = load_checkpoint(run.path / "checkpoints" / "heads.pt")
+    assert heads.config["taus"] == [0.5] and len(heads.state_dict) == 4
+    assert load_checkpoint(run.path / "checkpoints" / "model.pt").model == "score-denoise"
+
+
+def test_igo_head_without_intermediate_process_is_refused(tmp_path: Path) -> None:
+    from pcdkit.errors import PcdkitError
+
+    cfg = TINY_TRAIN | {"head": "igo-score-denoise"}
+    with pytest.raises(PcdkitError, match="needs a `corruption`"):
+        run_pipeline(pipeline.validate(cfg), out=tmp_path / "x", quiet=True)

@@ -251,7 +251,8 @@ def _plot(path: Path) -> None:
     rows = list(csv.DictReader((path / "metrics.csv").open()))
     if not rows:
         return
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    diversity = [c for c in rows[0] if c.endswith(("_cos", "_dist"))]
+    fig, axes = plt.subplots(1, 4 if diversity else 2, figsize=(18 if diversity else 9, 3.5))
     steps = [int(r["step"]) for r in rows]
     axes[0].plot(steps, [float(r["loss"]) for r in rows])
     axes[0].set(xlabel="step", ylabel="loss", title="training loss", yscale="log")
@@ -259,6 +260,13 @@ def _plot(path: Path) -> None:
     if val:
         axes[1].plot(*zip(*val, strict=True), marker="o")
     axes[1].set(xlabel="step", ylabel="CD", title="validation Chamfer distance")
+    for ax, suffix, label in ((axes[2:3], "_cos", "cosine similarity"),
+                              (axes[3:4], "_dist", "Euclidean distance")):
+        for col in (c for c in diversity if c.endswith(suffix)):
+            ax[0].plot(steps, [float(r[col]) for r in rows], label=col[: -len(suffix)])
+        if len(ax):
+            ax[0].set(xlabel="step", ylabel=label, title=f"T vs tau weights: {label}")
+            ax[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path / "training.png", dpi=100)
     plt.close(fig)

@@ -101,7 +101,7 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     points = read_points(args.input).to(device)
     model = ScoreDenoiser(args.checkpoint, args.allow_pickle, args.passes, 30, 0.2, 0.95, 4,
-                          1000, 3.0, 8, 50000, 30000, "auto")
+                          1000, 3.0, 8, 50000, 30000, "auto")  # the reference's settings
     start = time.perf_counter()
     out = model.denoise(points)
     write_points(args.output, out, overwrite=args.overwrite)

@@ -12,6 +12,7 @@ from pcdkit import pipeline, registry
 from pcdkit.backbones.score_denoise.loss import supervised_loss
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
 from pcdkit.checkpoints import load_checkpoint
+from pcdkit.errors import PcdkitError
 from pcdkit.heads.igo_score_denoise import IGOScoreDenoiseNet
 from pcdkit.runner import run_pipeline
 from tests.test_score_denoise import TINY_TRAIN
@@ -69,11 +70,19 @@ def test_igo_training_runs_from_yaml_and_tracks_diversity(tmp_path: Path) -> Non
     heads = load_checkpoint(run.path / "checkpoints" / "heads.pt")
     assert heads.config["taus"] == [0.5] and len(heads.state_dict) == 4
     assert load_checkpoint(run.path / "checkpoints" / "model.pt").model == "score-denoise"
+    # the trained heads denoise through the D_tau pathway
+    settings = {"checkpoint": str(run.path / "checkpoints" / "model.pt"),
+                "heads": str(run.path / "checkpoints" / "heads.pt"), "tau": 0.5, "steps": 2}
+    via_tau = registry.create("backbone", "score-denoise", settings)
+    pts = torch.rand(600, 3)
+    assert via_tau.denoise(pts).shape == (600, 3)
+    plain = registry.create("backbone", "score-denoise", settings | {"heads": None, "tau": None})
+    assert not torch.equal(via_tau.denoise(pts), plain.denoise(pts))
+    with pytest.raises(PcdkitError, match="not among the heads' taus"):
+        registry.create("backbone", "score-denoise", settings | {"tau": 0.25})
 
 
 def test_igo_head_without_intermediate_process_is_refused(tmp_path: Path) -> None:
-    from pcdkit.errors import PcdkitError
-
     cfg = TINY_TRAIN | {"head": "igo-score-denoise"}
     with pytest.raises(PcdkitError, match="needs a `corruption`"):
         run_pipeline(pipeline.validate(cfg), out=tmp_path / "x", quiet=True)

@@ -40,6 +40,11 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("cluster_size", int, 30000, "target points per k-means cluster",
                       minimum=1000),
                 Param("backend", GeometryBackend, "auto", "neighbour-search / FPS backend"),
+                Param("heads", Path | None, None,
+                      "IGO heads checkpoint (checkpoints/heads.pt of an IGO training run)",
+                      is_input=True),
+                Param("tau", float | None, None,
+                      "denoise through E_tau / D_tau of this tau instead of E_T / D_T"),
             ),
         ),
     ]

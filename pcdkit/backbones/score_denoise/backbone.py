@@ -39,16 +39,38 @@ class ScoreDenoiser:
     def __init__(self, checkpoint: Path | None, allow_pickle: bool, passes: int, steps: int,
                  step_size: float, decay: float, neighbours: int, patch_size: int,
                  seed_k: float, batch_patches: int, cluster_above: int, cluster_size: int,
-                 backend: str) -> None:
+                 backend: str, heads: Path | None = None, tau: float | None = None) -> None:
         self.net = load_network(checkpoint, allow_pickle, backend)
         self.settings = dict(passes=passes, steps=steps, step_size=step_size, decay=decay,
                              neighbours=neighbours, patch_size=patch_size, seed_k=seed_k,
                              batch_patches=batch_patches, cluster_above=cluster_above,
                              cluster_size=cluster_size, backend=backend)
+        if (heads is None) != (tau is None):
+            raise PcdkitError("backbone: give both `heads` (an IGO heads checkpoint) and `tau` "
+                              "to denoise through E_tau / D_tau, or neither")
+        if heads is not None:
+            self._attach_heads(Path(heads), float(tau), allow_pickle)
+
+    def _attach_heads(self, path: Path, tau: float, allow_pickle: bool) -> None:
+        from pcdkit.heads.igo_score_denoise import IGOHeads
+
+        ckpt = load_checkpoint(path, allow_pickle=allow_pickle)
+        if ckpt.model != "igo-score-denoise-heads":
+            raise PcdkitError(f"{path}: holds {ckpt.model!r}, expected IGO heads")
+        taus = ckpt.config.get("taus", [])
+        if tau not in taus:
+            raise PcdkitError(f"backbone.tau: {tau} not among the heads' taus {taus}")
+        heads = IGOHeads(self.net, taus)
+        heads.load_state_dict(ckpt.state_dict)
+        enc, dec = heads.pair(tau)
+        self.settings |= {"encoder": enc.eval(), "decoder": dec.eval()}
 
     def denoise(self, points: torch.Tensor, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
         """Denoise one (N, 3) cloud on its device."""
         if next(self.net.parameters()).device != points.device:
             self.net.to(points.device)
+            for key in ("encoder", "decoder"):
+                if self.settings.get(key) is not None:
+                    self.settings[key].to(points.device)
         return denoise_cloud(self.net, points, **self.settings)

@@ -25,17 +25,21 @@ from pcdkit.geometry.normalize import normalize_unit_sphere
 def denoise_patches(
     net: ScoreDenoiseNet, patches: torch.Tensor, *, steps: int = 30, step_size: float = 0.2,
     decay: float = 0.95, neighbours: int = 4, backend: str = "auto",
+    encoder: torch.nn.Module | None = None, decoder: torch.nn.Conv1d | None = None,
 ) -> torch.Tensor:
-    """Gradient ascent on a batch of patches (P, K, 3) -> (P, K, 3)."""
+    """Gradient ascent on a batch of patches (P, K, 3) -> (P, K, 3).
+
+    ``encoder`` / ``decoder`` replace the first / last layer (IGO's E_tau / D_tau pathway).
+    """
     net.eval()
     P, K, _ = patches.shape
-    feat = net.feature_net(patches).reshape(P * K, -1)
+    feat = net.feature_net(patches, first=encoder).reshape(P * K, -1)
     cond = net.score_net.condition(feat)  # once per patch, reused by every step
     x = patches.clone()
     for t in range(steps):
         _, idx = knn(patches, x, neighbours, backend=backend)  # (P, K, n)
         offsets = gather_neighbours(x, idx) - patches.unsqueeze(2)
-        score = net.score_net(offsets.reshape(P * K, neighbours, 3), feat, cond)
+        score = net.score_net(offsets.reshape(P * K, neighbours, 3), feat, cond, last=decoder)
         acc = torch.zeros_like(x).scatter_add_(
             1, idx.reshape(P, K * neighbours, 1).expand(-1, -1, 3),
             score.reshape(P, K * neighbours, 3))
@@ -83,9 +87,11 @@ def denoise_cloud(
     seed_k: float = 3, steps: int = 30, step_size: float = 0.2, decay: float = 0.95,
     neighbours: int = 4, batch_patches: int = 16, cluster_above: int = 50000,
     cluster_size: int = 30000, cluster_seed_k: float = 5, backend: str = "auto",
+    encoder: torch.nn.Module | None = None, decoder: torch.nn.Conv1d | None = None,
 ) -> torch.Tensor:
     """Denoise one (N, 3) cloud; clouds above ``cluster_above`` points are split by k-means."""
-    kw = dict(steps=steps, step_size=step_size, decay=decay, neighbours=neighbours)
+    kw = dict(steps=steps, step_size=step_size, decay=decay, neighbours=neighbours,
+              encoder=encoder, decoder=decoder)
     if points.shape[0] > cluster_above:
         labels = kmeans(points, math.ceil(points.shape[0] / cluster_size))
         parts = []

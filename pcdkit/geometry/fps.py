@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
+
+import numpy as np
 import torch
 
 from pcdkit.geometry.backends import pick
@@ -26,7 +29,11 @@ def farthest_point_sampling(
     else:
         first = torch.full((B,), start, dtype=torch.long, device=pts.device)
     which = pick(backend, pts.device, "fps")
-    if which == "pytorch3d" and start == 0:
+    if which == "scipy":
+        rows = [_fps_kdtree(p.detach().double().numpy(), n, int(f))
+                for p, f in zip(pts, first.tolist(), strict=True)]
+        idx = torch.from_numpy(np.stack(rows)).to(pts.device)
+    elif which == "pytorch3d" and start == 0:
         from pytorch3d.ops import sample_farthest_points
 
         idx = sample_farthest_points(pts, K=n, random_start_point=False)[1]
@@ -49,6 +56,41 @@ def _fps_torch(pts: torch.Tensor, n: int, first: torch.Tensor) -> torch.Tensor:
         torch.minimum(dist, d, out=dist)
         cur = dist.argmax(dim=1)
     return idx
+
+
+def _fps_kdtree(pts: np.ndarray, n: int, first: int) -> np.ndarray:
+    """Exact FPS touching only the points that can change.
+
+    After choosing centre c, a point's distance can only drop if it lies within the current
+    largest distance of c, so a KD-tree ball query finds every point to update; a max-heap with
+    lazy deletion yields the next farthest point. Late iterations, where the largest distance
+    is about the sampling spacing, touch a handful of points instead of all N.
+    """
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(pts)
+    dist = np.full(len(pts), np.inf)
+    heap: list[tuple[float, int]] = []
+    out = np.empty(n, dtype=np.int64)
+    cur, radius = first, np.inf
+    for i in range(n):
+        out[i] = cur
+        dist[cur] = 0.0
+        if i == n - 1:
+            break
+        near = (np.arange(len(pts)) if not np.isfinite(radius) else
+                np.asarray(tree.query_ball_point(pts[cur], radius), dtype=np.int64))
+        d = ((pts[near] - pts[cur]) ** 2).sum(1)
+        lower = d < dist[near]
+        near, d = near[lower], d[lower]
+        dist[near] = d
+        for j, dj in zip(near.tolist(), d.tolist(), strict=True):
+            heapq.heappush(heap, (-dj, j))
+        while -heap[0][0] != dist[heap[0][1]]:  # stale entry: that point moved closer since
+            heapq.heappop(heap)
+        cur = heap[0][1]
+        radius = np.sqrt(-heap[0][0]) * (1 + 1e-9) + 1e-12
+    return out
 
 
 def _fps_pyg(pts: torch.Tensor, n: int) -> torch.Tensor:

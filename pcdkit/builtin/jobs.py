@@ -63,6 +63,9 @@ def pcdkit_jobs() -> list[PluginSpec]:
                       is_input=True),
                 Param("allow_pickle", bool, False, "unpickle init_checkpoint (trusted only)"),
                 Param("backend", GeometryBackend, "auto", "neighbour-search / FPS backend"),
+                Param("zero_init_output", bool, False,
+                      "from scratch: zero-initialise the output layer (the reference does not; "
+                      "helps short CPU budgets)"),
                 Param("alpha", float, 1.0, "IGO weight of the final iterate's loss "
                       "(1 - alpha goes to the intermediate iterates)", minimum=0.0, maximum=1.0),
             ),

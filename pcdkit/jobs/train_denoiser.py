@@ -42,7 +42,8 @@ class TrainDenoiserJob:
                  rotate: bool, num_points: int, frame_knn: int, clean_neighbours: int,
                  sigma: float, log_every: int, checkpoint_every: int, val_every: int,
                  val_noise: float, val_shapes: int, init_checkpoint: Path | None,
-                 allow_pickle: bool, backend: str, alpha: float) -> None:
+                 allow_pickle: bool, backend: str, alpha: float,
+                 zero_init_output: bool) -> None:
         self.s = dict(locals())
         del self.s["self"]
 
@@ -91,6 +92,9 @@ class TrainDenoiserJob:
             net = load_network(s["init_checkpoint"], s["allow_pickle"], s["backend"])
         else:
             net = ScoreDenoiseNet(knn_backend=s["backend"])
+            if s["zero_init_output"]:  # start from the zero score: no early loss explosion
+                torch.nn.init.zeros_(net.score_net.conv_out.weight)
+                torch.nn.init.zeros_(net.score_net.conv_out.bias)
         corruption = ctx.build("corruption")
         heads = ctx.build("head", backbone=net)
         if heads is not None and corruption is None:

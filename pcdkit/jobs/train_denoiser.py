@@ -127,12 +127,12 @@ class TrainDenoiserJob:
             if heads is not None:
                 kw["intermediates"] = {t: x.to(device) for t, x in inter.items()}
             loss = model(noisy.to(device), clean.to(device), gen, **kw)
+            if not math.isfinite(loss.item()):  # before the step: saved weights stay finite
+                raise PcdkitError(f"training diverged at step {step + 1} (loss {loss.item()}); "
+                                  "lower job.lr and resume from the last checkpoint")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if not math.isfinite(loss.item()):
-                raise PcdkitError(f"training diverged at step {step + 1} (loss {loss.item()}); "
-                                  "lower job.lr or resume from the last checkpoint")
             loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
             done = step + 1
             row: dict[str, Any] = {}

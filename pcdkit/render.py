@@ -23,20 +23,23 @@ def render_clouds(clouds: Sequence[torch.Tensor], titles: Sequence[str], path: s
     pts = [c.detach().float().cpu() for c in clouds]
     allp = torch.cat(pts)
     lo, hi = allp.amin(0), allp.amax(0)
-    mid, half = (lo + hi) / 2, float((hi - lo).max()) / 2
+    span = (hi - lo).clamp_min(1e-6 * float((hi - lo).max()))
     fig = plt.figure(figsize=(4 * len(pts), 4.2))
     for i, (p, title) in enumerate(zip(pts, titles, strict=True)):
         if len(p) > max_points:  # evenly thinned, deterministic
             p = p[torch.linspace(0, len(p) - 1, max_points).long()]
         ax = fig.add_subplot(1, len(pts), i + 1, projection="3d")
-        ax.scatter(p[:, 0], p[:, 1], p[:, 2], s=0.3, c=p[:, 2], cmap="viridis", linewidths=0)
-        for setter, m in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), mid.tolist(), strict=True):
-            setter(m - half, m + half)
+        ax.scatter(p[:, 0], p[:, 1], p[:, 2], s=1.2, c=p[:, 2], cmap="viridis", linewidths=0,
+                   vmin=float(lo[2]), vmax=float(hi[2]))
+        for setter, a, b in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), lo.tolist(),
+                                hi.tolist(), strict=True):
+            setter(a, b)  # the same limits in every panel, true proportions
+        ax.set_box_aspect(span.tolist())
         ax.view_init(elev=elev, azim=azim)
         ax.set_axis_off()
         ax.set_title(title)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -39,8 +39,10 @@ class ScoreDenoiser:
     def __init__(self, checkpoint: Path | None, allow_pickle: bool, passes: int, steps: int,
                  step_size: float, decay: float, neighbours: int, patch_size: int,
                  seed_k: float, batch_patches: int, cluster_above: int, cluster_size: int,
-                 backend: str, heads: Path | None = None, tau: float | None = None) -> None:
+                 backend: str, heads: Path | None = None, tau: float | None = None,
+                 matmul_precision: str = "float32") -> None:
         self.net = load_network(checkpoint, allow_pickle, backend)
+        self.net.score_net.matmul_dtype = getattr(torch, matmul_precision)
         self.settings = dict(passes=passes, steps=steps, step_size=step_size, decay=decay,
                              neighbours=neighbours, patch_size=patch_size, seed_k=seed_k,
                              batch_patches=batch_patches, cluster_above=cluster_above,

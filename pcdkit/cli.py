@@ -92,7 +92,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_denoise(args: argparse.Namespace) -> int:
     import time
 
-    from pcdkit.backbones.score_denoise.backbone import ScoreDenoiser
+    from pcdkit import registry
     from pcdkit.device import resolve_device
     from pcdkit.io import read_points, write_points
     from pcdkit.io.files import ensure_writable
@@ -100,8 +100,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     ensure_writable(args.output, args.overwrite)  # fail before the slow part, not after
     device = resolve_device(args.device)
     points = read_points(args.input).to(device)
-    model = ScoreDenoiser(args.checkpoint, args.allow_pickle, args.passes, 30, 0.2, 0.95, 4,
-                          1000, 3.0, 8, 50000, 30000, "auto")  # the reference's settings
+    model = registry.create("backbone", "score-denoise", {  # other settings: plugin defaults
+        "checkpoint": args.checkpoint, "allow_pickle": args.allow_pickle, "passes": args.passes})
     start = time.perf_counter()
     out = model.denoise(points)
     write_points(args.output, out, overwrite=args.overwrite)

@@ -20,8 +20,9 @@ def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
     """A score-denoise network with weights from a pcdkit checkpoint (default: the embedded)."""
     path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     if checkpoint is None and not path.is_file():
-        raise PcdkitError(f"the embedded checkpoint {path} is missing from this installation; "
-                          "pass backbone.checkpoint (see `pcdkit convert score-denoise`)")
+        raise PcdkitError(f"no embedded score-denoise checkpoint in this installation ({path}); "
+                          "give one: pipelines `backbone.checkpoint`, CLI `--checkpoint` (convert "
+                          "the reference with `pcdkit convert score-denoise SRC DST`)")
     ckpt = load_checkpoint(path, allow_pickle=allow_pickle)
     if ckpt.model != "score-denoise":
         raise PcdkitError(f"{path}: holds a {ckpt.model!r} model, expected 'score-denoise'")

@@ -43,8 +43,7 @@ def gather_neighbours(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 def _exact(q: torch.Tensor, r: torch.Tensor, idx: torch.Tensor, norm: int) -> torch.Tensor:
-    b = torch.arange(q.shape[0], device=q.device)[:, None, None]
-    diff = r[b, idx] - q.unsqueeze(2)
+    diff = gather_neighbours(r, idx) - q.unsqueeze(2)
     return diff.abs().sum(-1) if norm == 1 else diff.square().sum(-1)
 
 

@@ -116,24 +116,39 @@ def _pruned_min(
     return best
 
 
+def _use_brute_force(points: torch.Tensor, backend: str) -> bool:
+    return backend == "torch" or (backend == "auto" and points.device.type != "cpu")
+
+
+def _pruned_nearest(points: torch.Tensor, tris: torch.Tensor, min_area: float,
+                    faces_query: bool) -> torch.Tensor:
+    """KD-tree pruned exact minima in float64: per point (or, ``faces_query``, per triangle)."""
+    p = points.detach().double()
+    t = tris.detach().double()
+    cent = t.mean(1)
+    rad = (t - cent[:, None]).norm(dim=-1).amax(1).numpy()
+    none = np.zeros(len(p))
+
+    def exact(p_idx: np.ndarray, f_idx: np.ndarray) -> np.ndarray:
+        q, f = torch.from_numpy(p_idx), torch.from_numpy(f_idx)
+        return point_triangle_sqdist(p[q], t[f], min_area).numpy()
+
+    if faces_query:
+        best = _pruned_min(cent.numpy(), rad, p.numpy(), none,
+                           lambda f_idx, p_idx: exact(p_idx, f_idx))
+    else:
+        best = _pruned_min(p.numpy(), none, cent.numpy(), rad, exact)
+    return torch.from_numpy(best).to(points.dtype)
+
+
 def points_to_triangles(
     points: torch.Tensor, tris: torch.Tensor, min_triangle_area: float = 0.0,
     backend: str = "auto",
 ) -> torch.Tensor:
     """For each point (P, 3), the squared distance to the nearest triangle of ``tris`` (F, 3, 3)."""
-    if backend == "torch" or (backend == "auto" and points.device.type != "cpu"):
+    if _use_brute_force(points, backend):
         return _brute_min(points, tris, min_triangle_area)
-    p = points.detach().double()
-    t = tris.detach().double()
-    cent = t.mean(1)
-    rad = (t - cent[:, None]).norm(dim=-1).amax(1)
-
-    def exact(q_idx: np.ndarray, f_idx: np.ndarray) -> np.ndarray:
-        q, f = torch.from_numpy(q_idx), torch.from_numpy(f_idx)
-        return point_triangle_sqdist(p[q], t[f], min_triangle_area).numpy()
-
-    best = _pruned_min(p.numpy(), np.zeros(len(p)), cent.numpy(), rad.numpy(), exact)
-    return torch.from_numpy(best).to(points.dtype)
+    return _pruned_nearest(points, tris, min_triangle_area, faces_query=False)
 
 
 def triangles_to_points(
@@ -141,20 +156,10 @@ def triangles_to_points(
     backend: str = "auto",
 ) -> torch.Tensor:
     """For each triangle (F, 3, 3), the squared distance to the nearest point of ``points``."""
-    if backend == "torch" or (backend == "auto" and points.device.type != "cpu"):
+    if _use_brute_force(points, backend):
         step = max(1, _CHUNK_ELEMS // max(1, len(points)))
         out = [point_triangle_sqdist(points[None], tris[s:s + step, None],
                                      min_triangle_area).amin(1)
                for s in range(0, len(tris), step)]
         return torch.cat(out)
-    p = points.detach().double()
-    t = tris.detach().double()
-    cent = t.mean(1)
-    rad = (t - cent[:, None]).norm(dim=-1).amax(1).numpy()
-
-    def exact(f_idx: np.ndarray, p_idx: np.ndarray) -> np.ndarray:
-        f, q = torch.from_numpy(f_idx), torch.from_numpy(p_idx)
-        return point_triangle_sqdist(p[q], t[f], min_triangle_area).numpy()
-
-    best = _pruned_min(cent.numpy(), rad, p.numpy(), np.zeros(len(p)), exact)
-    return torch.from_numpy(best).to(points.dtype)
+    return _pruned_nearest(points, tris, min_triangle_area, faces_query=True)

@@ -115,7 +115,8 @@ def write_points(
 ) -> Path:
     """Write an (N, 3) cloud; the format follows the suffix; never overwrites unless asked."""
     path = ensure_writable(path, overwrite)
-    pts = _np(points).reshape(-1, _np(points).shape[-1])
+    arr = _np(points)
+    pts = arr.reshape(-1, arr.shape[-1])
     suffix = path.suffix.lower()
     if suffix in (".xyz", ".txt", ".pts"):
         write_xyz(path, pts)

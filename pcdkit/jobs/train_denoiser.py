@@ -25,10 +25,11 @@ from pcdkit.backbones.score_denoise.denoise import denoise_cloud
 from pcdkit.backbones.score_denoise.loss import make_training_patches
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
 from pcdkit.checkpoints import Checkpoint, save_checkpoint
+from pcdkit.corruptions.gaussian import GaussianNoise
 from pcdkit.errors import PcdkitError
 from pcdkit.heads.igo_score_denoise import IGOScoreDenoiseNet
 from pcdkit.jobs.base import JobContext
-from pcdkit.metrics.chamfer import chamfer_distance
+from pcdkit.metrics.base import Chamfer
 from pcdkit.metrics.protocol import evaluate_shape
 
 FIELDS = ("step", "loss", "lr", "seconds", "val_cd")
@@ -203,24 +204,16 @@ class TrainDenoiserJob:
     def _validate(self, net: ScoreDenoiseNet, items: list, device: torch.device,
                   seed: int) -> float:
         net.eval()
+        noise = GaussianNoise(self.s["val_noise"])
+        cd = Chamfer(squared=True, norm=2, direction="both", backend="auto")
         total = 0.0
         for i, shape in enumerate(items):
             gt = shape.points.to(device)
-            gen = torch.Generator().manual_seed(seed * 7919 + i)
-            radius = (gt - (gt.amax(0) + gt.amin(0)) / 2).norm(dim=-1).amax()
-            noisy = gt + self.s["val_noise"] * radius * torch.randn(gt.shape, generator=gen).to(
-                device)
+            noisy = noise(gt, generator=torch.Generator().manual_seed(seed * 7919 + i)).x_t
             out = denoise_cloud(net, noisy, backend=self.s["backend"])
-            total += evaluate_shape(out, {"cd": _CD()}, gt=gt)["cd"]
+            total += evaluate_shape(out, {"cd": cd}, gt=gt)["cd"]
         net.train()
         return total / len(items)
-
-
-class _CD:
-    frame = "points"
-
-    def __call__(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        return chamfer_distance(pred, gt)
 
 
 def _max_rank_difference(net: torch.nn.Module) -> float:

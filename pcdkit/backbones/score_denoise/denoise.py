@@ -70,9 +70,9 @@ def kmeans(points: torch.Tensor, k: int, iters: int = 30, seed: int = 0) -> torc
         d = torch.cdist(points, centres).amin(1).square()
         centres = torch.cat([centres, points[torch.multinomial(d.cpu(), 1, generator=gen)]])
     labels = torch.zeros(N, dtype=torch.long, device=points.device)
-    for _ in range(iters):
+    for it in range(iters):
         new = torch.cdist(points, centres).argmin(1)
-        if torch.equal(new, labels) and _ > 0:
+        if it > 0 and torch.equal(new, labels):
             break
         labels = new
         sums = torch.zeros_like(centres).index_add_(0, labels, points)

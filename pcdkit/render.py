@@ -43,3 +43,26 @@ def render_clouds(clouds: Sequence[torch.Tensor], titles: Sequence[str], path: s
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int = 8,
+                    scale: int = 2) -> Path:
+    """Tile (N, 1, H, W) images in [0, 1] into one grayscale PNG (``scale`` x upsampled)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PcdkitError("image grids need matplotlib: pip install 'pcdkit[plot]'") from None
+    imgs = images.detach().float().cpu().clamp(0, 1)[:, 0]
+    n, h, w = imgs.shape
+    rows = -(-n // nrow)
+    canvas = torch.ones(rows * (h + 2) + 2, nrow * (w + 2) + 2)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        canvas[2 + r * (h + 2): 2 + r * (h + 2) + h, 2 + c * (w + 2): 2 + c * (w + 2) + w] = imgs[i]
+    canvas = canvas.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+    path = Path(path)
+    plt.imsave(path, canvas.numpy(), cmap="gray", vmin=0.0, vmax=1.0)
+    return path

@@ -11,7 +11,7 @@ from pcdkit.plugin import Param, PluginSpec, hookimpl
 
 @hookimpl
 def pcdkit_backbones() -> list[PluginSpec]:
-    """identity, score-denoise."""
+    """identity, score-denoise, score-unet."""
     return [
         PluginSpec("backbone", "identity", "pcdkit.backbones.identity:Identity",
                    doc="Returns its input: scores the corrupted input itself (baseline)."),
@@ -49,6 +49,17 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("matmul_precision", Literal["float32", "bfloat16"], "float32",
                       "hidden-layer products in inference; bfloat16 is faster on CPUs with "
                       "AVX512-BF16/AMX (CD within 0.3 % here, see README)"),
+            ),
+        ),
+            PluginSpec(
+            "backbone", "score-unet", "pcdkit.backbones.score_unet:ScoreUNet",
+            doc="Time-conditioned U-Net score model for 28 x 28 images (Gaussian random-feature "
+                "time embedding; the score-SDE tutorial architecture used by IGO 4.1).",
+            params=(
+                Param("channels", list[int], [32, 64, 128, 256], "channels of the 4 levels"),
+                Param("embed_dim", int, 256, "time-embedding width", minimum=2),
+                Param("fourier_scale", float, 30.0, "std of the random Fourier frequencies",
+                      minimum=0.0),
             ),
         ),
     ]

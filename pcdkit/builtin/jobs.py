@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pcdkit.builtin import GeometryBackend
 from pcdkit.plugin import Param, PluginSpec, Slot, hookimpl
@@ -10,7 +11,7 @@ from pcdkit.plugin import Param, PluginSpec, Slot, hookimpl
 
 @hookimpl
 def pcdkit_jobs() -> list[PluginSpec]:
-    """evaluate, train-denoiser."""
+    """evaluate, train-denoiser, image-score, igo-alpha-sweep."""
     return [
         PluginSpec(
             "job", "evaluate", "pcdkit.jobs.evaluate:EvaluateJob",
@@ -83,5 +84,53 @@ def pcdkit_jobs() -> list[PluginSpec]:
                      doc="validation shapes (denoised with val_noise)"),
             ),
         ),
+            PluginSpec(
+            "job", "image-score", "pcdkit.jobs.image_score:ImageScoreJob",
+            doc="Score-based image generation (IGO 4.1): train the U-Net under an SDE "
+                "corruption (IGO loss with a head), sample by probability-flow ODE and reverse "
+                "SDE, PNG grids, Frechet distance in pcdkit's own digit-classifier features.",
+            params=(_ALPHA, *_IMAGE_SCORE,
+                    Param("fd", bool, True, "train the feature classifier and report FD-MNIST")),
+            slots=_IMAGE_SLOTS,
+        ),
+        PluginSpec(
+            "job", "igo-alpha-sweep", "pcdkit.jobs.alpha_sweep:AlphaSweepJob",
+            doc="IGO paper Fig. 2: image-score trained per alpha (same seed and budget); "
+                "FD-MNIST table and plot against alpha.",
+            params=(Param("alphas", list[float], [1.0, 0.9, 0.8, 0.6],
+                          "weights of the final iterate's loss"), *_IMAGE_SCORE),
+            slots=_IMAGE_SLOTS,
+        ),
     ]
 
+
+_ALPHA = Param("alpha", float, 1.0, "IGO weight of the final iterate's loss (1 - alpha goes "
+               "to the intermediate iterates; needs a head)", minimum=0.0, maximum=1.0)
+_IMAGE_SCORE = (
+    Param("iterations", int, 2000, "optimiser steps (0: only sample from init_checkpoint)",
+          minimum=0),
+    Param("batch_size", int, 64, "images per step", minimum=1),
+    Param("lr", float, 1e-3, "Adam learning rate", minimum=0.0),
+    Param("ema_decay", float, 0.999, "decay of the weight average used for sampling",
+          minimum=0.0, maximum=1.0),
+    Param("grad_clip", float, 1.0, "gradient-norm clip (0: off)", minimum=0.0),
+    Param("log_every", int, 25, "steps between metrics.csv rows", minimum=1),
+    Param("checkpoint_every", int, 250, "steps between checkpoints", minimum=1),
+    Param("samples", int, 256, "images generated per sampler", minimum=2),
+    Param("sampler", Literal["ode", "em", "both"], "both",
+          "probability-flow ODE (torchdiffeq dopri5), reverse-SDE Euler-Maruyama, or both"),
+    Param("em_steps", int, 500, "Euler-Maruyama steps of the reverse SDE", minimum=1),
+    Param("ode_rtol", float, 1e-5, "relative tolerance of dopri5", minimum=0.0),
+    Param("ode_atol", float, 1e-5, "absolute tolerance of dopri5", minimum=0.0),
+    Param("eps", float, 1e-3, "sampling stops at t = eps", minimum=0.0),
+    Param("classifier_epochs", int, 3, "epochs of the FD feature classifier", minimum=1),
+    Param("init_checkpoint", Path | None, None, "start from this score-unet checkpoint",
+          is_input=True),
+)
+_IMAGE_SLOTS = (
+    Slot("dataset", "dataset", default={"plugin": "mnist"}, doc="28 x 28 training images"),
+    Slot("backbone", "backbone", default="score-unet", doc="time-conditioned score model"),
+    Slot("head", "head", required=False, doc="IGO heads (E_tau / D_tau), e.g. igo-unet"),
+    Slot("corruption", "corruption", default={"plugin": "cat-map", "noise": 1.0, "sigma": 25.0},
+         doc="forward SDE (cat-map: IGO 4.1; gaussian-ve: the score-SDE baseline)"),
+)

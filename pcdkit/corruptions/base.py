@@ -11,11 +11,18 @@ import torch
 @dataclass
 class Corrupted:
     """A corrupted batch: the final iterate ``x_t``, per-sample times ``t`` (B,) and the iterates
-    ``intermediates[tau]`` at ``tau * t`` for each requested fraction ``tau`` in (0, 1)."""
+    ``intermediates[tau]`` at ``tau * t`` for each requested fraction ``tau`` in (0, 1).
+
+    SDE processes asked for ``kernel=True`` also return, per fraction (1.0 for x_t), the
+    noise-free path ``means[frac]`` and the injected noise variance ``variances[frac]`` (B,): the
+    Gaussian kernel that denoising score matching regresses against.
+    """
 
     x_t: torch.Tensor
     t: torch.Tensor
     intermediates: dict[float, torch.Tensor] = field(default_factory=dict)
+    means: dict[float, torch.Tensor] = field(default_factory=dict)
+    variances: dict[float, torch.Tensor] = field(default_factory=dict)
 
 
 class Corruption:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -32,22 +33,33 @@ class GaussianVE(EulerMaruyama):
         """std of x_t given x_0."""
         return torch.sqrt((self.sigma ** (2 * t) - 1) / (2 * math.log(self.sigma)))
 
-    def __call__(self, x0: torch.Tensor, *, generator: torch.Generator | None = None,
-                 taus: Sequence[float] = (0.5,), t: torch.Tensor | None = None) -> Corrupted:
+    def kernel_std(self, t: torch.Tensor) -> torch.Tensor:
         if self.method == "em":
-            return super().__call__(x0, generator=generator, taus=taus, t=t)
+            return super().kernel_std(t)
+        return self.marginal_std(t)
+
+    def __call__(self, x0: torch.Tensor, *, generator: torch.Generator | None = None,
+                 taus: Sequence[float] = (0.5,), t: torch.Tensor | None = None,
+                 kernel: bool = False) -> Corrupted:
+        if self.method == "em":
+            return super().__call__(x0, generator=generator, taus=taus, t=t, kernel=kernel)
         taus = check_taus(taus)
         t = self.sample_t(x0.shape[0], generator, x0.device) if t is None else t
-        x, prev_var, out = x0, torch.zeros_like(t), {}
+        x, prev_var = x0, torch.zeros_like(t)
+        out = Corrupted(x_t=x0, t=t)
         for frac in [*taus, 1.0]:
             var = self.marginal_std(frac * t) ** 2
             x = x + _per_sample((var - prev_var).sqrt(), x0) * randn_like(x0, generator)
             prev_var = var
             if frac < 1.0:
-                out[frac] = x
-        return Corrupted(x_t=x, t=t, intermediates=out)
+                out.intermediates[frac] = x
+            if kernel:
+                out.means[frac], out.variances[frac] = x0, var
+        out.x_t = x
+        return out
 
 
+@functools.lru_cache(maxsize=8)  # the EM loop asks for the same grid at every step
 def cat_map_permutation(n: int) -> torch.Tensor:
     """Flat source index of every pixel after one step of Arnold's cat map on an n x n grid.
 
@@ -76,19 +88,20 @@ def cat_map(images: torch.Tensor, steps: int = 1) -> torch.Tensor:
 class CatMap(EulerMaruyama):
     """Images drift towards their cat-map permutation, with scaled Gaussian diffusion (IGO 4.1).
 
-    ``a(x, t) = rate * (catmap(x) - x)``, ``b = noise`` (constant).
+    ``a(x, t) = rate * (catmap(x) - x)``, ``b(t) = noise * sigma^t`` (constant for sigma = 1;
+    sigma = 25 gives the score-SDE tutorial's variance-exploding scale for generation).
     """
 
-    def __init__(self, rate: float, noise: float, t_min: float, t_max: float,
+    def __init__(self, rate: float, noise: float, sigma: float, t_min: float, t_max: float,
                  steps: int) -> None:
         super().__init__(t_min, t_max, steps)
-        self.rate, self.noise = rate, noise
+        self.rate, self.noise, self.sigma = rate, noise, sigma
 
     def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.rate * (cat_map(x) - x)
 
     def diffusion(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return torch.full_like(t, self.noise)
+        return self.noise * self.sigma**t
 
 
 class LotkaVolterra(EulerMaruyama):

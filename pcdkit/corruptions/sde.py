@@ -5,6 +5,13 @@ Every sample gets its own end time ``t ~ U(t_min, t_max)`` (seeded) and ``steps`
 intermediate iterates, eq. 7; default ``tau = 1/2``) are returned with the final one. A user
 process needs only a drift and a diffusion function: subclass :class:`EulerMaruyama` or wrap two
 functions with :func:`from_functions`.
+
+Score training needs a target. With ``kernel=True`` the simulation also runs the noise-free path
+``m`` (same drift, no noise) and sums the injected variance ``v = sum_k b_k^2 dt``; the target
+for ``x`` is ``-(x - m) / v``. For a drift-free process this is exactly the denoising-score-
+matching target of ``p(x_t | x_0)``; with a drift it is the score of the Gaussian that the
+injected noise alone would give, an approximation (the drift also reshapes the noise) that the
+IGO paper leaves unspecified.
 """
 
 from __future__ import annotations
@@ -51,22 +58,42 @@ class EulerMaruyama(Corruption):
         u = torch.rand(batch, generator=generator, device=dev).to(device)
         return self.t_min + (self.t_max - self.t_min) * u
 
+    def kernel_std(self, t: torch.Tensor) -> torch.Tensor:
+        """sqrt(sum_k b(t_k)^2 dt) on the simulation grid, (B,), for state-independent b."""
+        dt = t / self.steps
+        var = torch.zeros_like(t)
+        probe = torch.zeros(t.shape[0], 1, device=t.device, dtype=t.dtype)
+        for k in range(self.steps):
+            b = self.diffusion(probe, (t * (k / self.steps))[:, None])
+            var = var + (b**2).reshape(t.shape[0], -1).mean(1) * dt
+        return var.sqrt()
+
     def __call__(
         self, x0: torch.Tensor, *, generator: torch.Generator | None = None,
-        taus: Sequence[float] = (0.5,), t: torch.Tensor | None = None,
+        taus: Sequence[float] = (0.5,), t: torch.Tensor | None = None, kernel: bool = False,
     ) -> Corrupted:
         taus = check_taus(taus)
         t = self.sample_t(x0.shape[0], generator, x0.device) if t is None else t
         dt = _per_sample(t / self.steps, x0)
-        record = {max(1, round(tau * self.steps)): tau for tau in taus}
-        x, out = x0, {}
+        record = {min(max(1, round(tau * self.steps)), self.steps - 1): tau for tau in taus}
+        record[self.steps] = 1.0
+        x, m, var = x0, x0, torch.zeros_like(t)
+        out = Corrupted(x_t=x0, t=t)
         for k in range(self.steps):
             tk = _per_sample(t * (k / self.steps), x0)
-            noise = randn_like(x0, generator)
-            x = x + self.drift(x, tk) * dt + self.diffusion(x, tk) * dt.sqrt() * noise
+            b = self.diffusion(x, tk)
+            x = x + self.drift(x, tk) * dt + b * dt.sqrt() * randn_like(x0, generator)
+            if kernel:
+                m = m + self.drift(m, tk) * dt
+                var = var + (b.expand_as(x) ** 2).reshape(len(t), -1).mean(1) * dt.flatten()
             if k + 1 in record:
-                out[record[k + 1]] = x
-        return Corrupted(x_t=x, t=t, intermediates=out)
+                frac = record[k + 1]
+                if frac < 1.0:
+                    out.intermediates[frac] = x
+                if kernel:
+                    out.means[frac], out.variances[frac] = m, var
+        out.x_t = x
+        return out
 
 
 class _Functional(EulerMaruyama):

@@ -17,11 +17,7 @@ import torch
 from torch import nn
 
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
-
-
-def tau_key(tau: float) -> str:
-    """ModuleDict key of a fraction (dots are not allowed in module names)."""
-    return f"tau_{tau:g}".replace(".", "_")
+from pcdkit.heads.base import IGOHeadSet
 
 
 def _scaled_copy(layer: nn.Module, scale: float) -> nn.Module:
@@ -32,28 +28,14 @@ def _scaled_copy(layer: nn.Module, scale: float) -> nn.Module:
     return out
 
 
-class IGOHeads(nn.Module):
+class IGOHeads(IGOHeadSet):
     """E_tau / D_tau pairs, one per tau, initialised from a backbone."""
 
     def __init__(self, backbone: ScoreDenoiseNet, taus: Sequence[float],
                  init_scale: float = 0.5) -> None:
-        super().__init__()
-        self.taus = sorted(float(t) for t in taus)
-        self.encoders = nn.ModuleDict({tau_key(t): _scaled_copy(
-            backbone.feature_net.transforms[0], init_scale) for t in self.taus})
-        self.decoders = nn.ModuleDict({tau_key(t): _scaled_copy(
-            backbone.score_net.conv_out, init_scale) for t in self.taus})
-
-    def pair(self, tau: float) -> tuple[nn.Module, nn.Conv1d]:
-        """(E_tau, D_tau)."""
-        return self.encoders[tau_key(tau)], self.decoders[tau_key(tau)]
-
-    def overhead(self, backbone: ScoreDenoiseNet) -> dict[str, int]:
-        """Parameter counts: backbone P, heads, and P * (|T| + 1) for separate networks."""
-        p = sum(x.numel() for x in backbone.parameters())
-        h = sum(x.numel() for x in self.parameters())
-        return {"backbone": p, "heads": h, "igo_total": p + h,
-                "separate_networks": p * (len(self.taus) + 1)}
+        first, last = backbone.feature_net.transforms[0], backbone.score_net.conv_out
+        super().__init__(taus, {t: _scaled_copy(first, init_scale) for t in taus},
+                         {t: _scaled_copy(last, init_scale) for t in taus})
 
     def diversity(self, backbone: ScoreDenoiseNet) -> dict[str, float]:
         """Cosine similarity and Euclidean distance of E_T vs E_tau and D_T vs D_tau weights."""

@@ -29,6 +29,7 @@ from pcdkit.corruptions.gaussian import GaussianNoise
 from pcdkit.errors import PcdkitError
 from pcdkit.heads.igo_score_denoise import IGOScoreDenoiseNet
 from pcdkit.jobs.base import JobContext
+from pcdkit.jobs.state import load_state, save_state
 from pcdkit.metrics.base import Chamfer
 from pcdkit.metrics.protocol import evaluate_shape
 
@@ -72,9 +73,7 @@ class TrainDenoiserJob:
                             folder / "heads.pt", overwrite=True)
         training = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
                     "rng": states, "world_size": ctx.world_size, **extra}
-        tmp = folder / ".last.pt.tmp"
-        torch.save(training, tmp)
-        tmp.replace(self._state_path(ctx))
+        save_state(self._state_path(ctx), training)
 
     def _config(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.s.items()}
@@ -186,13 +185,7 @@ class TrainDenoiserJob:
 
     def _restore(self, ctx: JobContext, net: torch.nn.Module, opt: torch.optim.Optimizer,
                  gen: torch.Generator) -> tuple[int, float]:
-        path = self._state_path(ctx)
-        if not path.is_file():
-            raise PcdkitError(f"--resume: {path} not found (no checkpoint was written yet)")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state["world_size"] != ctx.world_size:
-            raise PcdkitError(f"--resume: the run used {state['world_size']} process(es), this "
-                              f"launch has {ctx.world_size}; relaunch with the same number")
+        state = load_state(self._state_path(ctx), ctx.world_size)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         for group in opt.param_groups:  # the pipeline's lr wins, so a resume can change it

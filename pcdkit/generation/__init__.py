@@ -1,0 +1,1 @@
+"""Score-based image generation: samplers, sample-quality features and the Frechet distance."""

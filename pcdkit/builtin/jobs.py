@@ -11,7 +11,7 @@ from pcdkit.plugin import Param, PluginSpec, Slot, hookimpl
 
 @hookimpl
 def pcdkit_jobs() -> list[PluginSpec]:
-    """evaluate, train-denoiser, image-score, igo-alpha-sweep."""
+    """evaluate, train-denoiser, image-score, igo-alpha-sweep, train-dynamics."""
     return [
         PluginSpec(
             "job", "evaluate", "pcdkit.jobs.evaluate:EvaluateJob",
@@ -100,6 +100,32 @@ def pcdkit_jobs() -> list[PluginSpec]:
             params=(Param("alphas", list[float], [1.0, 0.9, 0.8, 0.6],
                           "weights of the final iterate's loss"), *_IMAGE_SCORE),
             slots=_IMAGE_SLOTS,
+        ),
+        PluginSpec(
+            "job", "train-dynamics", "pcdkit.jobs.train_dynamics:TrainDynamicsJob",
+            doc="Train a latent dynamics model on panel data; interpolation / extrapolation "
+                "MSE (integrated through the observed window), figures, resumable.",
+            params=(
+                Param("iterations", int, 2000, "optimiser steps", minimum=1),
+                Param("batch_size", int, 50, "subjects per step", minimum=1),
+                Param("lr", float, 1e-3, "Adamax learning rate", minimum=0.0),
+                Param("lr_decay", float, 0.999, "learning-rate factor per epoch", minimum=0.0),
+                Param("grad_clip", float, 1.0, "gradient-norm clip (0: off)", minimum=0.0),
+                Param("kl_anneal", int, 500, "steps of linear KL annealing 0 -> 1", minimum=0),
+                Param("n_obs", int | None, None, "observed frames (default: half)", minimum=1),
+                Param("obs_keep", float, 0.5, "training: chance the encoder sees a window "
+                      "frame (the first always)", minimum=0.0, maximum=1.0),
+                Param("test_fraction", float, 0.2, "last share of subjects held out",
+                      minimum=0.0, maximum=1.0),
+                Param("eval_every", int, 250, "steps between test evaluations", minimum=1),
+                Param("log_every", int, 25, "steps between metrics.csv rows", minimum=1),
+                Param("checkpoint_every", int, 250, "steps between checkpoints", minimum=1),
+                Param("figures", int, 4, "test subjects drawn in predictions.png", minimum=0),
+            ),
+            slots=(
+                Slot("dataset", "dataset", doc="panel data (hopper, rotating-mnist)"),
+                Slot("model", "dynamics", default="me-node", doc="latent dynamics model"),
+            ),
         ),
     ]
 

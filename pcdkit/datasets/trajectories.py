@@ -1,0 +1,81 @@
+"""Panel data for latent dynamics: many subjects, one time grid, cached by generator settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from pcdkit.datasets.folders import default_cache_dir
+
+
+@dataclass
+class Normalizer:
+    """Per-feature affine map ``(x - shift) / scale``, stored with the data and invertible."""
+
+    shift: torch.Tensor
+    scale: torch.Tensor
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``x``."""
+        return (x - self.shift) / self.scale
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """Back to physical units."""
+        return y * self.scale + self.shift
+
+
+@dataclass
+class Trajectories:
+    """``values`` (N, T, *frame) on the shared grid ``times`` (T,) in [0, 1]."""
+
+    values: torch.Tensor
+    times: torch.Tensor
+    settings: dict[str, Any]
+    normalizer: Normalizer | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """Shape of one observation: (D,) for vectors, (C, H, W) for images."""
+        return tuple(self.values.shape[2:])
+
+    def split(self, test_fraction: float) -> tuple[Trajectories, Trajectories]:
+        """(train, test): the last ``test_fraction`` of subjects is the test set."""
+        n_test = max(1, round(len(self) * test_fraction))
+        if n_test >= len(self):
+            raise ValueError(f"test_fraction {test_fraction} leaves no training subjects")
+        cut = len(self) - n_test
+        return (Trajectories(self.values[:cut], self.times, self.settings, self.normalizer),
+                Trajectories(self.values[cut:], self.times, self.settings, self.normalizer))
+
+
+def cached(name: str, settings: dict[str, Any], make: Callable[[], Trajectories],
+           cache: bool = True) -> Trajectories:
+    """Load ``<cache>/<name>-<hash of settings>.pt`` or generate and store it atomically."""
+    if not cache:
+        return make()
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    path = default_cache_dir() / f"{name}-{key}.pt"
+    if path.is_file():
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("settings") == settings:
+            norm = blob.get("normalizer")
+            return Trajectories(blob["values"], blob["times"], settings,
+                                Normalizer(**norm) if norm else None, blob.get("info", {}))
+    data = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    norm = data.normalizer
+    torch.save({"values": data.values, "times": data.times, "settings": settings,
+                "normalizer": {"shift": norm.shift, "scale": norm.scale} if norm else None,
+                "info": data.info}, tmp)
+    tmp.replace(path)
+    return data

@@ -1,0 +1,178 @@
+"""Panel data generators, ME-NODE / NODE / IGO models, the train-dynamics job and its protocol."""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import DATA, REPO, need
+
+from pcdkit import pipeline
+from pcdkit.datasets.mnist import mnist
+from pcdkit.datasets.rotating_mnist import rotate, rotating_mnist
+from pcdkit.dynamics.me_node import MixedEffectNODE, _tau_pairs, node
+from pcdkit.errors import PcdkitError
+from pcdkit.jobs.train_dynamics import window_masks
+from pcdkit.ode import ODEFailure
+from pcdkit.runner import run_pipeline
+
+MNIST = DATA / "dynamics" / "mnist_kelas"
+
+
+def test_rotation_by_a_quarter_turn_is_exact_on_the_pixel_grid() -> None:
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.allclose(rotate(x, torch.full((2,), math.pi / 2)), torch.rot90(x, 1, (2, 3)),
+                          atol=1e-5)
+
+
+def test_rotating_mnist_frames_follow_the_sequence_angles(cache_dir: Path) -> None:
+    data = rotating_mnist(need(MNIST), sequences=6, frames=5, seed=1)
+    assert tuple(data.values.shape) == (6, 5, 1, 28, 28) and data.frame_shape == (1, 28, 28)
+    omega, start = data.info["omega"], data.info["start"]
+    assert float(omega.abs().max()) <= math.pi / 4 and float(start.abs().max()) <= math.pi / 2
+    digits = mnist(MNIST).images[data.info["index"]]
+    assert torch.allclose(rotate(digits, start + 3 * omega).clamp(0, 1), data.values[:, 3])
+    assert not torch.allclose(rotate(digits, start + 2 * omega).clamp(0, 1), data.values[:, 3])
+    still = rotating_mnist(MNIST, sequences=3, frames=4, max_step=0.0, max_start=0.0)
+    assert torch.allclose(still.values[:, 0], still.values[:, 3])
+
+
+def test_generated_data_is_cached_by_settings(cache_dir: Path) -> None:
+    a = rotating_mnist(need(MNIST), sequences=4, frames=3, digits=[3])
+    assert len(list(cache_dir.glob("rotating-mnist-*.pt"))) == 1
+    b = rotating_mnist(MNIST, sequences=4, frames=3, digits=[3])
+    assert torch.equal(a.values, b.values) and set(b.info["labels"].tolist()) == {3}
+    rotating_mnist(MNIST, sequences=4, frames=3, digits=[3], seed=1)
+    assert len(list(cache_dir.glob("rotating-mnist-*.pt"))) == 2
+
+
+def test_hopper_initial_states_follow_the_documented_ranges(cache_dir: Path) -> None:
+    pytest.importorskip("mujoco")
+    from pcdkit.datasets.hopper import hopper
+
+    data = hopper(subjects=200, frames=4, steps_per_frame=5, vel_range=2.0, seed=3)
+    assert tuple(data.values.shape) == (200, 4, 14)
+    flat = data.values.reshape(-1, 14)
+    assert torch.allclose(flat.mean(0), torch.zeros(14), atol=1e-4)
+    assert torch.allclose(flat.std(0), torch.ones(14), atol=1e-2)
+    raw = data.normalizer.inverse(data.values)
+    first = raw[:, 0]
+    assert float(first[:, :2].min()) >= 0 and float(first[:, :2].max()) <= 0.5
+    assert float(first[:, 2:7].abs().max()) <= 2.0 and float(first[:, 7:].abs().max()) <= 2.0
+    assert not torch.allclose(raw[:, 1], raw[:, 0])  # physics moved the state
+
+
+def test_hopper_refuses_mujoco_4(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pcdkit.datasets import hopper as hp
+
+    fake = types.ModuleType("mujoco")
+    fake.__version__ = "4.0.0"
+    monkeypatch.setitem(sys.modules, "mujoco", fake)
+    monkeypatch.setitem(sys.modules, "dm_control", types.ModuleType("dm_control"))
+    monkeypatch.setitem(sys.modules, "dm_control.suite", types.ModuleType("dm_control.suite"))
+    with pytest.raises(PcdkitError, match="mujoco<4"):
+        hp.simulate_hopper(1, 2, 1, 0.5, 2.0, 2.0, 0)
+
+
+def test_node_has_no_mixed_effect_and_me_node_learns_q_w() -> None:
+    plain, me = node((14,), latents=5), MixedEffectNODE((14,), latents=5)
+    assert plain.w_posterior() is None and me.w_posterior() is not None
+    names = {n for n, _ in me.named_parameters()} - {n for n, _ in plain.named_parameters()}
+    assert names == {"w_mu", "w_rho"}
+
+
+def test_loss_is_finite_and_reaches_every_part() -> None:
+    model = MixedEffectNODE((14,), latents=5, units=16, igo=True, n_z0=2, n_w=2)
+    x, times = torch.randn(8, 6, 14), torch.linspace(0, 1, 6)
+    mask = torch.zeros(8, 6)
+    mask[:, :3] = 1
+    loss, parts = model.loss(x, mask, times, 0.5, 100, torch.Generator().manual_seed(0))
+    assert math.isfinite(loss.item()) and {"loglik", "loglik_tau", "kl_z0", "mse"} <= set(parts)
+    loss.backward()
+    for name in ("w_mu", "dynamics.e_tau.weight", "encoder.gru.new.0.weight",
+                 "decoder.weight", "dynamics.net.0.weight"):
+        assert dict(model.named_parameters())[name].grad is not None, name
+
+
+def test_igo_intermediate_iterate_starts_as_the_state_at_tau_t() -> None:
+    torch.manual_seed(0)
+    model = MixedEffectNODE((14,), latents=6, igo=True, tau=0.5)
+    times = torch.linspace(0, 1, 9)
+    z0 = torch.randn(1, 4, 6)
+    w = torch.full((1, 4, 1), 0.7)
+    pred = model.decode_path(z0, w, times)
+    # E_tau starts at zero: main path = ME-NODE, and z_tau(t_2j) = z(t_j)
+    assert torch.allclose(pred.intermediate[:, :, ::2], pred.frames[:, :, :5], atol=1e-4)
+    src, dst = _tau_pairs(times, 0.5)
+    assert src.tolist() == [0, 2, 4, 6, 8] and dst.tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(PcdkitError, match="tau"):
+        _tau_pairs(torch.linspace(0, 1, 6), 0.3)
+
+
+def test_predictions_never_see_the_frames_they_are_scored_on() -> None:
+    model = MixedEffectNODE((1, 28, 28), latents=4, units=8, gru_units=8)
+    x, times = torch.rand(3, 8, 1, 28, 28), torch.linspace(0, 1, 8)
+    for task, (seen, scored) in window_masks(times, 4).items():
+        mask = seen.expand(3, -1).float()
+        changed = x.clone()
+        changed[:, scored] = torch.rand_like(changed[:, scored])
+        a, b = model.predict(x, mask, times), model.predict(changed, mask, times)
+        assert torch.equal(a, b), task
+    masks = window_masks(times, 4)
+    assert masks["interp"][1].tolist() == [False, True, False, True] + [False] * 4
+    assert masks["extrap"][1].tolist() == [False] * 4 + [True] * 4
+
+
+def test_non_finite_dynamics_raise_a_clear_ode_error() -> None:
+    model = MixedEffectNODE((14,), latents=4, units=8)
+    with torch.no_grad():
+        model.dynamics.net[0].weight.fill_(float("nan"))
+    with pytest.raises(ODEFailure, match="NaN"):
+        model.predict(torch.randn(2, 4, 14), torch.ones(2, 4), torch.linspace(0, 1, 4))
+
+
+def _tiny(**job: object) -> pipeline.Pipeline:
+    return pipeline.validate({
+        "name": "tiny-dyn", "seed": 1,
+        "job": {"plugin": "train-dynamics", "iterations": 4, "batch_size": 6, "log_every": 1,
+                "eval_every": 2, "checkpoint_every": 2, "figures": 2, "kl_anneal": 2, **job},
+        "dataset": {"plugin": "rotating-mnist", "root": str(need(MNIST)), "sequences": 20,
+                    "frames": 6, "cache": False},
+        "model": {"plugin": "me-node", "igo": True, "latents": 4, "units": 8, "gru_units": 8,
+                  "rec_dims": 6, "n_z0": 2, "n_w": 1}})
+
+
+def test_dynamics_job_reports_both_tasks_and_resumes_exactly(tmp_path: Path) -> None:
+    straight, metrics = run_pipeline(_tiny(), out=tmp_path / "a", quiet=True)
+    assert math.isfinite(metrics["interp_mse"]) and math.isfinite(metrics["extrap_mse"])
+    assert metrics["n_obs"] == 3 and metrics["test_subjects"] == 4
+    for name in ("predictions.png", "training.png", "checkpoints/model.pt"):
+        assert (straight.path / name).is_file()
+    rows = list(csv.DictReader((straight.path / "metrics.csv").open()))
+    assert [r["step"] for r in rows] == ["1", "2", "3", "4"] and rows[1]["extrap_mse"]
+    part, _ = run_pipeline(_tiny(iterations=2), out=tmp_path / "b", quiet=True)
+    _, resumed = run_pipeline(_tiny(), resume=part.path, quiet=True)
+    a = torch.load(straight.path / "checkpoints" / "last.pt", weights_only=True)["model"]
+    b = torch.load(part.path / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["extrap_mse"] == pytest.approx(metrics["extrap_mse"], rel=1e-6)
+
+
+def test_hopper_pipeline_runs_with_the_node_baseline(tmp_path: Path, cache_dir: Path) -> None:
+    pytest.importorskip("mujoco")
+    pipe = pipeline.load(REPO / "pipelines" / "hopper-extrapolation.yaml", overrides=[
+        "dataset.subjects=30", "job.iterations=3", "job.batch_size=8", "job.eval_every=3",
+        "model=node"])
+    run, metrics = run_pipeline(pipe, out=tmp_path / "hop", quiet=True)
+    assert metrics["frames"] == 6 and math.isfinite(metrics["extrap_mse"])
+    assert (run.path / "predictions.png").is_file()
+
+
+def test_shipped_dynamics_pipelines_validate() -> None:
+    for name in ("hopper-extrapolation.yaml", "rotmnist-extrapolation.yaml"):
+        assert pipeline.load(REPO / "pipelines" / name).job.spec.name == "train-dynamics"

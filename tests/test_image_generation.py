@@ -89,9 +89,9 @@ def test_score_matching_loss_vanishes_for_the_true_score_and_weights_by_alpha() 
     x0 = torch.full((16, 1, 28, 28), 0.3)
     gen = torch.Generator().manual_seed(0)
     loss, parts = igo_score_loss(_ExactScore(0.3), None, proc, x0, 1.0, gen)
-    assert float(loss) < 1e-6 and set(parts) == {"loss_t"}
+    assert loss.item() < 1e-6 and set(parts) == {"loss_t"}
     wrong, _ = igo_score_loss(_ExactScore(0.0), None, proc, x0, 1.0, gen)
-    assert float(wrong) > 1.0
+    assert wrong.item() > 1.0
     net = ScoreUNet(channels=(8, 16, 32, 64), embed_dim=32)
     heads = IGOUNetHeads(net, [0.5])
     loss, parts = igo_score_loss(net, heads, proc, x0, 0.8, torch.Generator().manual_seed(0))
@@ -192,6 +192,13 @@ def test_image_score_training_resumes_exactly(tmp_path: Path) -> None:
             assert torch.equal(v, b[key][k]), (key, k)
     assert torch.equal(torch.load(straight.path / "samples-em.pt", weights_only=True),
                        torch.load(part.path / "samples-em.pt", weights_only=True))
+    only_sample, metrics = run_pipeline(_tiny({
+        "plugin": "image-score", "fd": False, "iterations": 0,
+        "init_checkpoint": str(straight.path / "checkpoints" / "model.pt")}),
+        out=tmp_path / "c", quiet=True)
+    assert metrics["iterations"] == 0
+    assert torch.equal(torch.load(straight.path / "samples-em.pt", weights_only=True),
+                       torch.load(only_sample.path / "samples-em.pt", weights_only=True))
 
 
 def test_alpha_sweep_writes_a_table_and_a_plot(tmp_path: Path) -> None:

@@ -112,9 +112,10 @@ class MixedEffectNODE(nn.Module):
             return None
         return self.w_mu, nn.functional.softplus(self.w_rho) + 1e-8
 
-    def decode_path(self, z0: torch.Tensor, w: torch.Tensor | None, times: torch.Tensor
-                    ) -> Prediction:
-        """Integrate (K, B, latents) initial states over ``times`` (from times[0]); decode."""
+    def decode_path(self, z0: torch.Tensor, w: torch.Tensor | None, times: torch.Tensor,
+                    intermediate_at: torch.Tensor | None = None) -> Prediction:
+        """Integrate (K, B, latents) initial states over ``times`` (from times[0]) and decode;
+        with IGO, the intermediate pathway is decoded at ``intermediate_at`` (default: all)."""
         state = torch.cat([z0, z0], -1) if self.igo else z0
         self.dynamics.w = w
         try:
@@ -122,14 +123,16 @@ class MixedEffectNODE(nn.Module):
         finally:
             self.dynamics.w = None
         path = path.permute(1, 2, 0, 3)  # (K, B, T, L[2])
-        k, b, t = path.shape[:3]
 
         def dec(z: torch.Tensor) -> torch.Tensor:
+            k, b, t = z.shape[:3]
             return self.decoder(z.reshape(-1, self.latents)).reshape(k, b, t, *self.frame_shape)
 
         if not self.igo:
             return Prediction(dec(path))
         z, z_tau = path.split(self.latents, -1)
+        if intermediate_at is not None:
+            z_tau = z_tau[:, :, intermediate_at]
         return Prediction(dec(z), dec(z_tau))
 
     # -- training --------------------------------------------------------------------------
@@ -148,12 +151,12 @@ class MixedEffectNODE(nn.Module):
             w_mu, w_std = post
             w = w_mu + w_std * _randn((self.n_z0 * self.n_w, b, w_mu.numel()), generator, x)
             kl_w = _kl_normal(w_mu, w_std).sum()
-        pred = self.decode_path(z0, w, times)
+        src, dst = _tau_pairs(times, self.tau) if self.igo else (None, None)
+        pred = self.decode_path(z0, w, times, src)
         loglik = self._loglik(pred.frames, x)  # (K, B)
         parts = {}
         if self.igo:
-            src, dst = _tau_pairs(times, self.tau)
-            ll_tau = self._loglik(pred.intermediate[:, :, src], x[:, dst])
+            ll_tau = self._loglik(pred.intermediate, x[:, dst])
             loglik = self.alpha * loglik + (1 - self.alpha) * ll_tau
             parts["loglik_tau"] = ll_tau.max(0).values.mean().item()
         best = loglik.max(0).values  # best-of-K per subject

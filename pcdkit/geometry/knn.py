@@ -69,12 +69,18 @@ def _knn_torch(q: torch.Tensor, r: torch.Tensor, k: int, norm: int) -> tuple[tor
     return torch.cat(dists, 1), torch.cat(idxs, 1)
 
 
+_PARALLEL_QUERY = 50_000  # query points x k above which cKDTree uses every core
+
+
 def _knn_scipy(q: torch.Tensor, r: torch.Tensor, k: int, norm: int) -> tuple[torch.Tensor, ...]:
     from scipy.spatial import cKDTree
 
     dists, idxs = [], []
     for qb, rb in zip(q.detach().numpy(), r.detach().numpy(), strict=True):
-        d, i = cKDTree(rb).query(qb, k=k, p=norm, workers=-1)
+        # threads pay off only for large queries; small ones (denoising patches) lose more to
+        # thread start-up and lock waits than they gain
+        workers = -1 if len(qb) * k >= _PARALLEL_QUERY else 1
+        d, i = cKDTree(rb).query(qb, k=k, p=norm, workers=workers)
         d, i = d.reshape(len(qb), k), i.reshape(len(qb), k)
         dists.append(torch.from_numpy(d ** 2 if norm == 2 else d))
         idxs.append(torch.from_numpy(i.astype("int64")))

@@ -69,6 +69,8 @@ def pcdkit_jobs() -> list[PluginSpec]:
                       "helps short CPU budgets)"),
                 Param("alpha", float, 1.0, "IGO weight of the final iterate's loss "
                       "(1 - alpha goes to the intermediate iterates)", minimum=0.0, maximum=1.0),
+                Param("freeze_batchnorm", bool, False,
+                      "keep BatchNorm running statistics fixed (fine-tuning)"),
             ),
             slots=(
                 Slot("head", "head", required=False,

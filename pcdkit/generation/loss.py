@@ -33,7 +33,7 @@ def igo_score_loss(model: ScoreUNet, heads: IGOHeadSet | None, process: EulerMar
     c = process(x0, generator=generator, taus=taus, kernel=True)
     loss_t = _dsm(model, c.x_t, c.t, c.means[1.0], c.variances[1.0], None)
     parts = {"loss_t": loss_t.item()}
-    if heads is None:
+    if heads is None or alpha == 1.0:  # no weight on the intermediate pathway: skip its cost
         return loss_t, parts
     loss = alpha * loss_t
     for tau in taus:

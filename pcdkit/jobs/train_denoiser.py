@@ -45,7 +45,7 @@ class TrainDenoiserJob:
                  sigma: float, log_every: int, checkpoint_every: int, val_every: int,
                  val_noise: float, val_shapes: int, init_checkpoint: Path | None,
                  allow_pickle: bool, backend: str, alpha: float,
-                 zero_init_output: bool) -> None:
+                 zero_init_output: bool, freeze_batchnorm: bool) -> None:
         self.s = dict(locals())
         del self.s["self"]
 
@@ -105,7 +105,8 @@ class TrainDenoiserJob:
             net, heads, s["alpha"])
         if heads is not None and ctx.is_primary:
             ctx.run.log.info("IGO parameter overhead: %s", heads.overhead(net))
-        trained.to(device).train()
+        trained.to(device)
+        self._train_mode(trained)
         net = trained if heads is None else trained.backbone
         opt = torch.optim.Adam(trained.parameters(), lr=s["lr"])
         gen = torch.Generator().manual_seed(ctx.pipeline.seed * 1000 + ctx.rank)
@@ -205,8 +206,17 @@ class TrainDenoiserJob:
             noisy = noise(gt, generator=torch.Generator().manual_seed(seed * 7919 + i)).x_t
             out = denoise_cloud(net, noisy, backend=self.s["backend"])
             total += evaluate_shape(out, {"cd": cd}, gt=gt)["cd"]
-        net.train()
+        self._train_mode(net)
         return total / len(items)
+
+    def _train_mode(self, net: torch.nn.Module) -> None:
+        """Training mode; with ``freeze_batchnorm`` the BatchNorm layers keep their running
+        statistics (fine-tuning on other data or noise must not overwrite them)."""
+        net.train()
+        if self.s["freeze_batchnorm"]:
+            for m in net.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
 
 
 def _max_rank_difference(net: torch.nn.Module) -> float:

@@ -162,6 +162,15 @@ def test_training_resumes_exactly(tmp_path: Path) -> None:
     assert len(list(part.path.glob("config.resume-*.yaml"))) == 1  # config.yaml kept as it was
 
 
+@pytest.mark.parametrize("freeze", [True, False])
+def test_frozen_batchnorm_keeps_running_statistics(tmp_path: Path, freeze: bool) -> None:
+    run, _ = run_pipeline(pipeline.validate(pipeline.apply_overrides(
+        TINY_TRAIN, ["job.iterations=2", f"job.freeze_batchnorm={str(freeze).lower()}"])),
+        out=tmp_path / "r", quiet=True)
+    stats = _weights(run.path)["score_net.bn_out.running_var"]
+    assert torch.equal(stats, torch.ones_like(stats)) == freeze  # fresh BatchNorm: var 1
+
+
 def test_resume_refuses_a_different_pipeline(tmp_path: Path) -> None:
     run, _ = run_pipeline(pipeline.validate(
         pipeline.apply_overrides(TINY_TRAIN, ["job.iterations=2"])), out=tmp_path / "r",

@@ -7,6 +7,8 @@ Protocol (IGO 4.2): the first ``n_obs`` frames (default: half) are the observed 
   discards the elapsed dynamics; pcdkit does not.)
 - Interpolation: the encoder sees the even-indexed frames of the window; the odd-indexed frames
   of the window, never seen, are scored.
+- Reconstruction (reported as ``recon_mse``): the encoder sees the window and the window itself
+  is scored.
 - Training: the encoder sees each window frame with probability ``obs_keep`` (the first always),
   the likelihood covers all frames of the training subjects, so one model serves both tasks.
 MSE = mean over subjects x time x dims (pixels in [0, 1]; standardised units for Hopper).
@@ -33,15 +35,16 @@ from pcdkit.jobs.state import load_state, save_state
 from pcdkit.ode import ODEFailure
 
 FIELDS = ("step", "loss", "loglik", "loglik_tau", "mse", "kl_coef", "lr", "seconds",
-          "interp_mse", "extrap_mse")
+          "interp_mse", "extrap_mse", "recon_mse")
 
 
 def window_masks(times: torch.Tensor, n_obs: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per task: (frames the encoder sees, frames scored), as (T,) booleans."""
+    """Per task: (frames the encoder sees, frames scored), as (T,) booleans. ``recon`` scores
+    the observed frames themselves (reconstruction, the looser "interpolation" of some papers)."""
     idx = torch.arange(len(times))
     window = idx < n_obs
     return {"interp": (window & (idx % 2 == 0), window & (idx % 2 == 1)),
-            "extrap": (window, ~window)}
+            "extrap": (window, ~window), "recon": (window, window)}
 
 
 @torch.no_grad()

@@ -4,22 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from pcdkit.errors import PcdkitError
 
 
-def render_clouds(clouds: Sequence[torch.Tensor], titles: Sequence[str], path: str | Path,
-                  max_points: int = 20000, elev: float = 20.0, azim: float = 35.0) -> Path:
-    """Scatter each cloud in its own 3-D panel with shared limits; write a PNG."""
+def pyplot(purpose: str | None = None) -> Any:
+    """``matplotlib.pyplot`` on the headless Agg backend; None when matplotlib is missing (or
+    an error naming ``purpose`` when one is given)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise PcdkitError("rendering needs matplotlib: pip install 'pcdkit[plot]'") from None
+        if purpose is None:
+            return None
+        raise PcdkitError(f"{purpose} needs matplotlib: pip install 'pcdkit[plot]'") from None
+    return plt
+
+
+def render_clouds(clouds: Sequence[torch.Tensor], titles: Sequence[str], path: str | Path,
+                  max_points: int = 20000, elev: float = 20.0, azim: float = 35.0) -> Path:
+    """Scatter each cloud in its own 3-D panel with shared limits; write a PNG."""
+    plt = pyplot("rendering")
     pts = [c.detach().float().cpu() for c in clouds]
     allp = torch.cat(pts)
     lo, hi = allp.amin(0), allp.amax(0)
@@ -48,13 +58,7 @@ def render_clouds(clouds: Sequence[torch.Tensor], titles: Sequence[str], path: s
 def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int = 8,
                     scale: int = 2) -> Path:
     """Tile (N, 1, H, W) images in [0, 1] into one grayscale PNG (``scale`` x upsampled)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise PcdkitError("image grids need matplotlib: pip install 'pcdkit[plot]'") from None
+    plt = pyplot("image grids")
     imgs = images.detach().float().cpu().clamp(0, 1)[:, 0]
     n, h, w = imgs.shape
     rows = -(-n // nrow)

@@ -16,6 +16,7 @@ from typing import Any
 from pcdkit.errors import PcdkitError
 from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.image_score import ImageScoreJob
+from pcdkit.render import pyplot
 from pcdkit.rundir import RunDir, atomic_write_text
 
 
@@ -65,12 +66,8 @@ class AlphaSweepJob(ImageScoreJob):
         md += [f"| {r['alpha']:g} | " + " | ".join(f"{r[k]:.4g}" for k in keys) + " |"
                for r in rows]
         atomic_write_text(ctx.run.path / "alpha_sweep.md", "\n".join(md) + "\n")
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
+        plt = pyplot()
+        if plt is None:
             return
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for k in (k for k in keys if k.startswith("fd_")):

@@ -33,7 +33,7 @@ from pcdkit.heads.base import IGOHeadSet
 from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.state import load_state, save_state
 from pcdkit.metrics.frechet import frechet_distance
-from pcdkit.render import save_image_grid
+from pcdkit.render import pyplot, save_image_grid
 
 
 class ImageScoreJob:
@@ -191,7 +191,8 @@ class ImageScoreJob:
             out[f"{name}_seconds"] = round(time.perf_counter() - start, 2)
             x = x.clamp(0, 1).cpu()  # pixels live in [0, 1]; the FD sees what a person sees
             torch.save(x, folder / f"samples-{name}.pt")
-            save_image_grid(x[:64], folder / f"samples-{name}.png")
+            if pyplot() is not None:  # the PNG is a view; the samples are saved above
+                save_image_grid(x[:64], folder / f"samples-{name}.png")
             if feature_net is not None and real is not None:
                 out[f"fd_{name}"] = frechet_distance(clf.features(feature_net, x, device), real)
         return out
@@ -228,12 +229,8 @@ def _plot_loss(folder: Path) -> None:
     """``training.png``: the loss terms against step."""
     import csv
 
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     rows = list(csv.DictReader((folder / "metrics.csv").open()))
     if not rows:

@@ -32,6 +32,7 @@ from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.state import load_state, save_state
 from pcdkit.metrics.base import Chamfer
 from pcdkit.metrics.protocol import evaluate_shape
+from pcdkit.render import pyplot
 
 FIELDS = ("step", "loss", "lr", "seconds", "val_cd")
 
@@ -239,12 +240,8 @@ def _tensorboard(ctx: JobContext) -> Any:
 
 def _plot(path: Path) -> None:
     """``training.png``: loss and validation Chamfer distance against step."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     import csv
 

@@ -33,6 +33,7 @@ from pcdkit.errors import PcdkitError
 from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.state import load_state, save_state
 from pcdkit.ode import ODEFailure
+from pcdkit.render import pyplot
 
 FIELDS = ("step", "loss", "loglik", "loglik_tau", "mse", "kl_coef", "lr", "seconds",
           "interp_mse", "extrap_mse", "recon_mse")
@@ -176,22 +177,11 @@ class TrainDynamicsJob:
                                         "rng": gen.get_state()})
 
 
-def _plt() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    return plt
-
-
 @torch.no_grad()
 def plot_predictions(model: MixedEffectNODE, data: Trajectories, n_obs: int,
                      device: torch.device, path: Path, subjects: int = 4) -> None:
     """True vs extrapolated frames (images) or per-dimension trajectories (vectors)."""
-    plt = _plt()
+    plt = pyplot()
     if plt is None or subjects == 0:
         return
     n = min(subjects, len(data))
@@ -235,7 +225,7 @@ def plot_predictions(model: MixedEffectNODE, data: Trajectories, n_obs: int,
 def _plot_training(path: Path) -> None:
     import csv
 
-    plt = _plt()
+    plt = pyplot()
     rows = list(csv.DictReader((path / "metrics.csv").open())) if (
         path / "metrics.csv").is_file() else []
     if plt is None or not rows:

@@ -122,6 +122,41 @@ def test_samplers_recover_gaussian_data_with_the_exact_score(sampler: str) -> No
     assert float(x.std()) == pytest.approx(s0, rel=0.1)
 
 
+def test_exact_cat_map_kernel_matches_the_simulated_noise_covariance() -> None:
+    proc = CatMap(rate=1.0, noise=1.0, sigma=25.0, t_min=1e-3, t_max=1.0, steps=100)
+    n, t = 6, torch.full((20000,), 0.6)
+    c = proc(torch.zeros(20000, 1, n, n), generator=torch.Generator().manual_seed(0),
+             taus=(0.5,), t=t, kernel=True)
+    eye = torch.eye(n * n).reshape(-1, 1, n, n)
+    tt = torch.full((n * n,), 0.6)
+    for frac, x in ((1.0, c.x_t), (0.5, c.intermediates[0.5])):
+        e = (x - c.means[frac]).reshape(20000, -1)
+        sigma = proc.apply_covariance(eye, tt, proc.step_of(frac), 1.0).reshape(n * n, -1)
+        assert torch.allclose(e.T @ e / len(e), sigma, atol=0.03 * float(sigma.max()))
+        inverse = -proc.kernel_score(eye, tt, frac, c.variances[frac][:1]).reshape(n * n, -1)
+        assert torch.allclose(inverse @ sigma, torch.eye(n * n), atol=1e-4)
+    # the drift damps the noise: the isotropic variance overstates it
+    assert float(sigma.diagonal().mean()) < 0.9 * float(c.variances[0.5][0])
+
+
+@pytest.mark.parametrize("sampler", ["ode", "em"])
+def test_samplers_recover_gaussian_data_under_the_cat_map(sampler: str) -> None:
+    mu, s0, n = 0.5, 0.1, 6
+    proc = CatMap(rate=1.0, noise=1.0, sigma=25.0, t_min=1e-3, t_max=1.0, steps=100)
+
+    def score(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # exact: Sigma_0 = s0^2 I
+        return -proc.apply_covariance(x - mu, t, proc.steps, -1.0, initial=s0**2)
+
+    gen, shape = torch.Generator().manual_seed(0), (1500, 1, n, n)
+    if sampler == "ode":
+        x, _ = probability_flow(score, proc, shape, generator=gen, device=CPU, rtol=1e-4,
+                                atol=1e-4)
+    else:
+        x = reverse_sde(score, proc, shape, generator=gen, device=CPU, steps=250)
+    assert float(x.mean()) == pytest.approx(mu, abs=0.02)
+    assert float(x.std()) == pytest.approx(s0, rel=0.15)
+
+
 def test_ode_failures_become_clear_errors() -> None:
     with pytest.raises(ODEFailure, match="NaN"):
         solve(lambda t, y: y * float("nan"), torch.ones(2), torch.tensor([0.0, 1.0]))

@@ -58,6 +58,28 @@ class EulerMaruyama(Corruption):
         u = torch.rand(batch, generator=generator, device=dev).to(device)
         return self.t_min + (self.t_max - self.t_min) * u
 
+    def step_of(self, frac: float) -> int:
+        """The Euler-Maruyama step at which the iterate of fraction ``frac`` is recorded."""
+        return self.steps if frac >= 1.0 else min(max(1, round(frac * self.steps)),
+                                                   self.steps - 1)
+
+    def kernel_score(self, e: torch.Tensor, t: torch.Tensor, frac: float,
+                     variance: torch.Tensor) -> torch.Tensor:
+        """Score of the Gaussian of the injected noise ``e = x - m`` at ``frac`` of ``t``.
+
+        Default: ``-e / v`` with ``v`` the injected variance, exact for drift-free processes;
+        processes with a linear drift can return the exact ``-Sigma^-1 e`` instead.
+        """
+        return -e / _per_sample(variance, e)
+
+    def prior(self, shape: tuple[int, ...], generator: torch.Generator | None,
+              device: torch.device) -> torch.Tensor:
+        """A draw of the injected noise at ``t_max``: N(0, kernel_std(t_max)^2 I) by default."""
+        t1 = torch.full((shape[0],), self.t_max, device=device)
+        dev = generator.device if generator is not None else device
+        z = torch.randn(shape, generator=generator, device=dev).to(device)
+        return z * _per_sample(self.kernel_std(t1), z)
+
     def kernel_std(self, t: torch.Tensor) -> torch.Tensor:
         """sqrt(sum_k b(t_k)^2 dt) on the simulation grid, (B,), for state-independent b."""
         dt = t / self.steps
@@ -75,7 +97,7 @@ class EulerMaruyama(Corruption):
         taus = check_taus(taus)
         t = self.sample_t(x0.shape[0], generator, x0.device) if t is None else t
         dt = _per_sample(t / self.steps, x0)
-        record = {min(max(1, round(tau * self.steps)), self.steps - 1): tau for tau in taus}
+        record = {self.step_of(tau): tau for tau in taus}
         record[self.steps] = 1.0
         x, m, var = x0, x0, torch.zeros_like(t)
         out = Corrupted(x_t=x0, t=t)

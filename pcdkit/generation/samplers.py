@@ -6,8 +6,9 @@
 - :func:`reverse_sde`: Euler-Maruyama on the reverse SDE ``dx = (a - b^2 s) dt + b dW_bar``,
   with the last step taken without noise.
 
-Both start from ``N(0, std(1)^2 I)``, the process's injected noise at t = 1 (the drift's effect
-on the mean is small next to it for variance-exploding schedules, as in the score-SDE tutorial).
+Both start from the process's injected noise at t = 1 (``process.prior``: N(0, std(1)^2 I), or
+the exact N(0, Sigma_1) of a linear drift such as the cat map), with mean 0: the data's drifted
+mean is small next to that noise for variance-exploding schedules, as in the score-SDE tutorial.
 """
 
 from __future__ import annotations
@@ -26,22 +27,13 @@ def _per_sample(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return t.view(-1, *([1] * (x.dim() - 1)))
 
 
-def prior_sample(process: EulerMaruyama, shape: tuple[int, ...], generator: torch.Generator,
-                 device: torch.device) -> torch.Tensor:
-    """x_1 ~ N(0, std(t_max)^2 I)."""
-    t1 = torch.full((shape[0],), process.t_max, device=device)
-    std = process.kernel_std(t1)
-    z = torch.randn(shape, generator=generator, device=generator.device).to(device)
-    return z * _per_sample(std, z)
-
-
 @torch.no_grad()
 def probability_flow(score: Score, process: EulerMaruyama, shape: tuple[int, ...], *,
                      generator: torch.Generator, device: torch.device, eps: float = 1e-3,
                      method: str = "dopri5", rtol: float = 1e-5,
                      atol: float = 1e-5) -> tuple[torch.Tensor, int]:
     """Samples by the probability-flow ODE; returns (x at t = eps, function evaluations)."""
-    x1 = prior_sample(process, shape, generator, device)
+    x1 = process.prior(shape, generator, device)
 
     def field(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         # dopri5 may probe just past eps; the noise scale is undefined for t <= 0
@@ -59,7 +51,7 @@ def reverse_sde(score: Score, process: EulerMaruyama, shape: tuple[int, ...], *,
                 generator: torch.Generator, device: torch.device, steps: int = 500,
                 eps: float = 1e-3) -> torch.Tensor:
     """Samples by Euler-Maruyama on the reverse-time SDE (``steps`` from t_max to eps)."""
-    x = prior_sample(process, shape, generator, device)
+    x = process.prior(shape, generator, device)
     times = torch.linspace(process.t_max, eps, steps + 1, device=device)
     for k in range(steps):
         t, dt = times[k], times[k] - times[k + 1]

@@ -96,7 +96,7 @@ def test_score_matching_loss_vanishes_for_the_true_score_and_weights_by_alpha() 
     heads = IGOUNetHeads(net, [0.5])
     loss, parts = igo_score_loss(net, heads, proc, x0, 0.8, torch.Generator().manual_seed(0))
     assert set(parts) == {"loss_t", "loss_tau_0.5"}
-    assert float(loss) == pytest.approx(0.8 * parts["loss_t"] + 0.2 * parts["loss_tau_0.5"],
+    assert loss.item() == pytest.approx(0.8 * parts["loss_t"] + 0.2 * parts["loss_tau_0.5"],
                                         rel=1e-5)
     loss.backward()
     assert heads.pair(0.5)[0].weight.grad is not None

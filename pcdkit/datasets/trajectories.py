@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from pcdkit.datasets.folders import default_cache_dir
+from pcdkit.errors import PcdkitError
 
 
 @dataclass
@@ -51,7 +52,8 @@ class Trajectories:
         """(train, test): the last ``test_fraction`` of subjects is the test set."""
         n_test = max(1, round(len(self) * test_fraction))
         if n_test >= len(self):
-            raise ValueError(f"test_fraction {test_fraction} leaves no training subjects")
+            raise PcdkitError(f"job.test_fraction: {test_fraction} of {len(self)} subjects "
+                              "leaves none for training")
         cut = len(self) - n_test
         return (Trajectories(self.values[:cut], self.times, self.settings, self.normalizer),
                 Trajectories(self.values[cut:], self.times, self.settings, self.normalizer))

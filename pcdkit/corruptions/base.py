@@ -24,6 +24,16 @@ class Corrupted:
     means: dict[float, torch.Tensor] = field(default_factory=dict)
     variances: dict[float, torch.Tensor] = field(default_factory=dict)
 
+    def record(self, frac: float, x: torch.Tensor, mean: torch.Tensor | None = None,
+               variance: torch.Tensor | None = None) -> None:
+        """Store the iterate of fraction ``frac`` (1.0: x_t) and, if given, its kernel."""
+        if frac < 1.0:
+            self.intermediates[frac] = x
+        else:
+            self.x_t = x
+        if mean is not None and variance is not None:
+            self.means[frac], self.variances[frac] = mean, variance
+
 
 class Corruption:
     """A corruption plugin object.

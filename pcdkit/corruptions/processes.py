@@ -51,11 +51,7 @@ class GaussianVE(EulerMaruyama):
             var = self.marginal_std(frac * t) ** 2
             x = x + _per_sample((var - prev_var).sqrt(), x0) * randn_like(x0, generator)
             prev_var = var
-            if frac < 1.0:
-                out.intermediates[frac] = x
-            if kernel:
-                out.means[frac], out.variances[frac] = x0, var
-        out.x_t = x
+            out.record(frac, x, *((x0, var) if kernel else ()))
         return out
 
 

@@ -109,12 +109,7 @@ class EulerMaruyama(Corruption):
                 m = m + self.drift(m, tk) * dt
                 var = var + (b.expand_as(x) ** 2).reshape(len(t), -1).mean(1) * dt.flatten()
             if k + 1 in record:
-                frac = record[k + 1]
-                if frac < 1.0:
-                    out.intermediates[frac] = x
-                if kernel:
-                    out.means[frac], out.variances[frac] = m, var
-        out.x_t = x
+                out.record(record[k + 1], x, *((m, var) if kernel else ()))
         return out
 
 

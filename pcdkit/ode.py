@@ -23,9 +23,8 @@ class _Counted(torch.nn.Module):
 
     def __init__(self, func: Callable[[torch.Tensor, Any], Any], max_nfe: int | None) -> None:
         super().__init__()
+        # a Module assigned as an attribute is registered, so the adjoint sees its parameters
         self.func, self.nfe, self.max_nfe = func, 0, max_nfe
-        if isinstance(func, torch.nn.Module):
-            self.inner = func  # registered, so the adjoint sees its parameters
 
     def forward(self, t: torch.Tensor, y: Any) -> Any:
         self.nfe += 1

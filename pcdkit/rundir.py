@@ -103,6 +103,15 @@ class RunDir:
             self.log.removeHandler(h)
 
 
+def read_history(folder: Path) -> list[dict[str, str]]:
+    """The rows of ``folder/metrics.csv`` (empty when there is none)."""
+    file = folder / "metrics.csv"
+    if not file.is_file():
+        return []
+    with open(file, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     tmp = path.with_name(f".{path.name}.tmp")

@@ -60,7 +60,14 @@ def check_taus(taus: Sequence[float]) -> list[float]:
     return out
 
 
+def randn(shape: tuple[int, ...], generator: torch.Generator | None,
+          like: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise of ``shape`` in ``like``'s dtype and device, drawn from
+    ``generator`` on its own device (so CPU generators stay reproducible for CUDA runs)."""
+    dev = generator.device if generator is not None else like.device
+    return torch.randn(shape, generator=generator, device=dev, dtype=like.dtype).to(like.device)
+
+
 def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Standard normal noise shaped like ``x``, drawn from ``generator`` on its device."""
-    dev = generator.device if generator is not None else x.device
-    return torch.randn(x.shape, generator=generator, device=dev, dtype=x.dtype).to(x.device)
+    return randn(tuple(x.shape), generator, x)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
-from pcdkit.corruptions.base import Corrupted, check_taus, randn_like
+from pcdkit.corruptions.base import Corrupted, check_taus, randn, randn_like
 from pcdkit.corruptions.sde import EulerMaruyama, _per_sample
 from pcdkit.geometry.normalize import normalize_unit_sphere
 
@@ -157,10 +157,8 @@ class CatMap(EulerMaruyama):
 
     def prior(self, shape: tuple[int, ...], generator: torch.Generator | None,
               device: torch.device) -> torch.Tensor:
-        dev = generator.device if generator is not None else device
-        z = torch.randn(shape, generator=generator, device=dev).to(device)
         t1 = torch.full((shape[0],), self.t_max, device=device)
-        return self.apply_covariance(z, t1, self.steps, 0.5)
+        return self.apply_covariance(randn(shape, generator, t1), t1, self.steps, 0.5)
 
 
 class LotkaVolterra(EulerMaruyama):

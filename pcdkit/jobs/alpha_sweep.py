@@ -32,7 +32,7 @@ class AlphaSweepJob(ImageScoreJob):
 
     def run(self, ctx: JobContext) -> dict[str, Any]:
         """Train, sample and score per alpha; returns the table rows."""
-        data, _, _, _ = self.components(ctx)
+        data = self.dataset(ctx)  # read once, shared by every alpha
         if ctx.section("head") is None:
             raise PcdkitError("head: the alpha sweep needs IGO heads (e.g. plugin: igo-unet)")
         feature_net, real, acc = self.feature_network(ctx, data)
@@ -46,7 +46,7 @@ class AlphaSweepJob(ImageScoreJob):
             sub.mkdir(exist_ok=True)
             sub_ctx = dataclasses.replace(ctx, run=RunDir(sub))
             try:
-                _, net, heads, process = self.components(ctx)  # fresh, identically seeded
+                net, heads, process = self.model_parts(ctx)  # fresh for each alpha
                 fitted = self.fit(sub_ctx, alpha, data, net, heads, process)
                 model = fitted.pop("ema")
                 fitted |= self.sample_and_score(sub_ctx, model, process, real, feature_net)

@@ -34,6 +34,7 @@ from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.state import load_state, save_state
 from pcdkit.metrics.frechet import frechet_distance
 from pcdkit.render import pyplot, save_image_grid
+from pcdkit.rundir import read_history
 
 
 class ImageScoreJob:
@@ -48,12 +49,17 @@ class ImageScoreJob:
         del self.s["self"]
 
     # -- components ------------------------------------------------------------------------
-    def components(self, ctx: JobContext) -> tuple[ImageSet, ScoreUNet, IGOHeadSet | None,
-                                                    EulerMaruyama]:
-        """Dataset, backbone, heads and corruption process of the pipeline."""
+    @staticmethod
+    def dataset(ctx: JobContext) -> ImageSet:
+        """The pipeline's 28 x 28 training images."""
         data = ctx.build("dataset")
         if not isinstance(data, ImageSet) or data.images.shape[-2:] != (28, 28):
             raise PcdkitError("dataset: image-score needs a 28 x 28 image dataset (e.g. mnist)")
+        return data
+
+    @staticmethod
+    def model_parts(ctx: JobContext) -> tuple[ScoreUNet, IGOHeadSet | None, EulerMaruyama]:
+        """Fresh (seeded) backbone, heads and the corruption process of the pipeline."""
         net = ctx.build("backbone")
         if not isinstance(net, ScoreUNet):
             raise PcdkitError("backbone: image-score needs the score-unet backbone")
@@ -61,7 +67,7 @@ class ImageScoreJob:
         if not isinstance(process, EulerMaruyama):
             raise PcdkitError("corruption: image-score needs an SDE process (e.g. cat-map, "
                               "gaussian-ve)")
-        return data, net, ctx.build("head", backbone=net), process
+        return net, ctx.build("head", backbone=net), process
 
     # -- training --------------------------------------------------------------------------
     def fit(self, ctx: JobContext, alpha: float, data: ImageSet, net: ScoreUNet,
@@ -214,7 +220,8 @@ class ImageScoreJob:
 
     def run(self, ctx: JobContext) -> dict[str, Any]:
         """Train, sample, score; returns losses, FD per sampler and timings."""
-        data, net, heads, process = self.components(ctx)
+        data = self.dataset(ctx)
+        net, heads, process = self.model_parts(ctx)
         alpha = self.s["alpha"] if heads is not None else 1.0
         fitted = self.fit(ctx, alpha, data, net, heads, process)
         model = fitted.pop("ema")
@@ -227,12 +234,10 @@ class ImageScoreJob:
 
 def _plot_loss(folder: Path) -> None:
     """``training.png``: the loss terms against step."""
-    import csv
-
     plt = pyplot()
     if plt is None:
         return
-    rows = list(csv.DictReader((folder / "metrics.csv").open()))
+    rows = read_history(folder)
     if not rows:
         return
     steps = [int(r["step"]) for r in rows]

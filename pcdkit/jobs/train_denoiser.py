@@ -33,6 +33,7 @@ from pcdkit.jobs.state import load_state, save_state
 from pcdkit.metrics.base import Chamfer
 from pcdkit.metrics.protocol import evaluate_shape
 from pcdkit.render import pyplot
+from pcdkit.rundir import read_history
 
 FIELDS = ("step", "loss", "lr", "seconds", "val_cd")
 
@@ -243,9 +244,7 @@ def _plot(path: Path) -> None:
     plt = pyplot()
     if plt is None:
         return
-    import csv
-
-    rows = list(csv.DictReader((path / "metrics.csv").open()))
+    rows = read_history(path)
     if not rows:
         return
     diversity = [c for c in rows[0] if c.endswith(("_cos", "_dist"))]

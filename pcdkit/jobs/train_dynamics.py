@@ -34,6 +34,7 @@ from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.state import load_state, save_state
 from pcdkit.ode import ODEFailure
 from pcdkit.render import pyplot
+from pcdkit.rundir import read_history
 
 FIELDS = ("step", "loss", "loglik", "loglik_tau", "mse", "kl_coef", "lr", "seconds",
           "interp_mse", "extrap_mse", "recon_mse")
@@ -54,6 +55,7 @@ def evaluate(model: MixedEffectNODE, data: Trajectories, n_obs: int, device: tor
     """Interpolation and extrapolation MSE on ``data``."""
     model.eval()
     out = {}
+    times = data.times.to(device)
     for task, (seen, scored) in window_masks(data.times, n_obs).items():
         if not scored.any():
             continue
@@ -61,7 +63,7 @@ def evaluate(model: MixedEffectNODE, data: Trajectories, n_obs: int, device: tor
         for i in range(0, len(data), batch_size):
             x = data.values[i:i + batch_size].to(device)
             mask = seen.to(device).expand(len(x), -1).float()
-            pred = model.predict(x, mask, data.times.to(device))
+            pred = model.predict(x, mask, times)
             err = (pred[:, scored] - x[:, scored]) ** 2
             total, count = total + float(err.sum()), count + err.numel()
         out[f"{task}_mse"] = total / count
@@ -223,11 +225,8 @@ def plot_predictions(model: MixedEffectNODE, data: Trajectories, n_obs: int,
 
 
 def _plot_training(path: Path) -> None:
-    import csv
-
     plt = pyplot()
-    rows = list(csv.DictReader((path / "metrics.csv").open())) if (
-        path / "metrics.csv").is_file() else []
+    rows = read_history(path)
     if plt is None or not rows:
         return
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))

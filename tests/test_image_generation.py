@@ -248,6 +248,15 @@ def test_alpha_sweep_writes_a_table_and_a_plot(tmp_path: Path) -> None:
     assert 0.0 < metrics["classifier_accuracy"] <= 1.0
 
 
+def test_alpha_sweep_starts_every_alpha_from_the_same_weights(tmp_path: Path) -> None:
+    run, _ = run_pipeline(_tiny({"plugin": "igo-alpha-sweep", "alphas": [1.0, 0.5],
+                                 "iterations": 0, "classifier_epochs": 1}),
+                          out=tmp_path / "sweep", quiet=True)
+    a, b = (torch.load(run.path / f"alpha-{x}" / "samples-em.pt", weights_only=True)
+            for x in ("1", "0.5"))
+    assert torch.equal(a, b)  # untrained: same initial weights and prior draws
+
+
 def test_shipped_image_pipelines_validate() -> None:
     for name in ("igo-mnist.yaml", "igo-alpha-sweep.yaml"):
         pipe = pipeline.load(REPO / "pipelines" / name)

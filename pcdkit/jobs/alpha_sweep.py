@@ -13,6 +13,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from pcdkit.errors import PcdkitError
 from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.image_score import ImageScoreJob
@@ -46,7 +48,8 @@ class AlphaSweepJob(ImageScoreJob):
             sub.mkdir(exist_ok=True)
             sub_ctx = dataclasses.replace(ctx, run=RunDir(sub))
             try:
-                net, heads, process = self.model_parts(ctx)  # fresh for each alpha
+                torch.manual_seed(ctx.pipeline.seed)  # every alpha starts from the same weights
+                net, heads, process = self.model_parts(ctx)
                 fitted = self.fit(sub_ctx, alpha, data, net, heads, process)
                 model = fitted.pop("ema")
                 fitted |= self.sample_and_score(sub_ctx, model, process, real, feature_net)

@@ -171,6 +171,16 @@ def test_frozen_batchnorm_keeps_running_statistics(tmp_path: Path, freeze: bool)
     assert torch.equal(stats, torch.ones_like(stats)) == freeze  # fresh BatchNorm: var 1
 
 
+@pytest.mark.parametrize("output_lr", ["0.0", "null"])
+def test_output_lr_steps_the_output_layer_on_its_own_rate(tmp_path: Path, output_lr: str) -> None:
+    cfg = pipeline.validate(pipeline.apply_overrides(
+        TINY_TRAIN, ["job.iterations=2", "job.zero_init_output=true",
+                     f"job.output_lr={output_lr}"]))
+    run, _ = run_pipeline(cfg, out=tmp_path / "r", quiet=True)
+    out = _weights(run.path)["score_net.conv_out.weight"]
+    assert bool((out == 0).all()) == (output_lr == "0.0")  # null: moves at job.lr
+
+
 def test_resume_refuses_a_different_pipeline(tmp_path: Path) -> None:
     run, _ = run_pipeline(pipeline.validate(
         pipeline.apply_overrides(TINY_TRAIN, ["job.iterations=2"])), out=tmp_path / "r",

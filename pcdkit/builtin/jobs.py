@@ -71,6 +71,9 @@ def pcdkit_jobs() -> list[PluginSpec]:
                       "(1 - alpha goes to the intermediate iterates)", minimum=0.0, maximum=1.0),
                 Param("freeze_batchnorm", bool, False,
                       "keep BatchNorm running statistics fixed (fine-tuning)"),
+                Param("output_lr", float | None, None,
+                      "Adam learning rate of the score network's output layer (default: lr)",
+                      minimum=0.0),
             ),
             slots=(
                 Slot("head", "head", required=False,

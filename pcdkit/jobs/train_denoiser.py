@@ -47,7 +47,8 @@ class TrainDenoiserJob:
                  sigma: float, log_every: int, checkpoint_every: int, val_every: int,
                  val_noise: float, val_shapes: int, init_checkpoint: Path | None,
                  allow_pickle: bool, backend: str, alpha: float,
-                 zero_init_output: bool, freeze_batchnorm: bool) -> None:
+                 zero_init_output: bool, freeze_batchnorm: bool,
+                 output_lr: float | None = None) -> None:
         self.s = dict(locals())
         del self.s["self"]
 
@@ -110,7 +111,7 @@ class TrainDenoiserJob:
         trained.to(device)
         self._train_mode(trained)
         net = trained if heads is None else trained.backbone
-        opt = torch.optim.Adam(trained.parameters(), lr=s["lr"])
+        opt = torch.optim.Adam(self._param_groups(trained, net), lr=s["lr"])
         gen = torch.Generator().manual_seed(ctx.pipeline.seed * 1000 + ctx.rank)
         step, best = 0, math.inf
         if ctx.resume:
@@ -186,13 +187,28 @@ class TrainDenoiserJob:
         inter = {t: torch.cat([p[2][t] for p in sets]) for t in self._taus}
         return torch.cat([p[0] for p in sets]), torch.cat([p[1] for p in sets]), inter
 
+    def _group_lrs(self) -> list[float]:
+        s = self.s
+        return [s["lr"]] if s["output_lr"] is None else [s["lr"], s["output_lr"]]
+
+    def _param_groups(self, trained: torch.nn.Module, net: ScoreDenoiseNet) -> list[dict]:
+        # Adam moves every weight by about lr per step whatever its gradient's scale; the output
+        # layer maps O(1) BatchNorm'd activations onto scores of size ~0.01, so at lr 1e-3 its
+        # steps alone are larger than the targets (measured: loss stays at the zero-score level)
+        if self.s["output_lr"] is None:
+            return [{"params": list(trained.parameters())}]
+        out = {id(p) for p in net.score_net.conv_out.parameters()}
+        return [{"params": [p for p in trained.parameters() if id(p) not in out]},
+                {"params": list(net.score_net.conv_out.parameters()),
+                 "lr": self.s["output_lr"]}]
+
     def _restore(self, ctx: JobContext, net: torch.nn.Module, opt: torch.optim.Optimizer,
                  gen: torch.Generator) -> tuple[int, float]:
         state = load_state(self._state_path(ctx), ctx.world_size)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        for group in opt.param_groups:  # the pipeline's lr wins, so a resume can change it
-            group["lr"] = self.s["lr"]
+        for group, lr in zip(opt.param_groups, self._group_lrs(), strict=True):
+            group["lr"] = lr  # the pipeline's lr wins, so a resume can change it
         gen.set_state(state["rng"][ctx.rank])
         ctx.run.log.info("resumed at step %d", state["step"])
         return int(state["step"]), float(state.get("best_val_cd", math.inf))

@@ -17,7 +17,7 @@ from pcdkit import pipeline
 from pcdkit.backbones.score_denoise.backbone import load_network
 from pcdkit.backbones.score_denoise.convert import convert_reference
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud, denoise_patches
-from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
+from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet, ScoreNet
 from pcdkit.checkpoints import load_checkpoint
 from pcdkit.cli import main
 from pcdkit.datasets.procedural import make_mesh
@@ -82,6 +82,25 @@ def test_fused_inference_path_equals_the_module_path(converted: Path) -> None:
         if isinstance(m, torch.nn.BatchNorm1d):
             m.eval()
     assert torch.allclose(net.score_net(offsets, feat), fused, atol=1e-5)
+
+
+def test_fused_inference_path_holds_for_negative_and_zero_batchnorm_scales() -> None:
+    net = ScoreNet()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):  # every sign of the folded scale occurs
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g)).data[:8] = 0
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g))
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.uniform_(0.5, 2.0, generator=g)
+        net.conv_out.weight.normal_(0, 0.1, generator=g)
+        offsets, feat = 0.05 * torch.randn(50, 4, 3, generator=g), torch.randn(50, 60, generator=g)
+        net.eval()
+        fused = net(offsets, feat)
+        with torch.enable_grad():
+            module = net(offsets, feat)
+    assert torch.allclose(module, fused, atol=1e-4)
 
 
 def test_reference_pickle_needs_conversion_and_is_never_unpickled_silently(tmp_path: Path

@@ -164,34 +164,45 @@ class ScoreNet(nn.Module):
     #: opt-in speed-up (float32 accumulation, residual stream kept in float32)
     matmul_dtype: torch.dtype = torch.float32
 
-    def _mm(self, bias: torch.Tensor, h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        if self.matmul_dtype == torch.float32:
-            return torch.addmm(bias, h, weight.T)
-        low = self.matmul_dtype
-        return (h.to(low) @ weight.T.to(low)).float().add_(bias)
+    def _low(self, a: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return (a.to(self.matmul_dtype) @ weight.T.to(self.matmul_dtype)).float()
 
     def _eval_forward(self, offsets: torch.Tensor, cond: list[torch.Tensor],
                       last: nn.Conv1d) -> torch.Tensor:
+        # Memory traffic, not arithmetic, is what the 128-channel element-wise work costs, so
+        # every BatchNorm + ReLU + 1x1 conv runs as one clamp and one GEMM (see _relu_affine)
+        # and the residual stream is updated in place by the GEMMs.
         M, K, _ = offsets.shape
         H = last.in_channels
         convs = [self.conv_p] + [b.fc_c for b in self.blocks]
-        w_xyz = torch.cat([_split_conv(conv, 3)[0] for conv in convs])  # (5H, 3)
-        # xyz and feature parts of every conv on c, summed once: (M, K, 5, H)
-        xyz = (offsets.reshape(M * K, 3) @ w_xyz.T).view(M, K, len(convs), H)
-        xyz.add_(torch.stack(cond, 1).unsqueeze(1))
-        net = xyz[:, :, 0].reshape(M * K, H)
-        h = torch.empty_like(net)
+        w_xyz = [_split_conv(conv, 3)[0] for conv in convs]
+        off = offsets.reshape(M * K, 3)
+        net = off @ w_xyz[0].T
+        net.view(M, K, H).add_(cond[0].unsqueeze(1))
+        clamped, hidden = torch.empty_like(net), torch.empty_like(net)
+        fp32 = self.matmul_dtype == torch.float32
         for j, block in enumerate(self.blocks):
-            s0, b0 = _bn_affine(block.bn_0)
-            s1, b1 = _bn_affine(block.bn_1)
-            torch.addcmul(b0, net, s0, out=h).relu_()
-            w0 = block.fc_0.weight[..., 0] * s1[:, None]  # bn_1 folded into fc_0
-            h2 = self._mm(block.fc_0.bias * s1 + b1, h, w0).relu_()
-            net = net + self._mm(block.fc_1.bias, h2, block.fc_1.weight[..., 0])
-            net.add_(xyz[:, :, j + 1].reshape(M * K, H))
-        s, b = _bn_affine(self.bn_out)
-        torch.addcmul(b, net, s, out=h).relu_()
-        out = torch.addmm(last.bias, h, last.weight[..., 0].T)
+            lo, hi, scale, shift = _relu_affine(block.bn_0)
+            s1, t1 = _bn_affine(block.bn_1)  # bn_1 folded into fc_0's rows
+            if fp32:
+                w0, b0 = _fold(block.fc_0, scale, shift)
+                torch.clamp(net, lo, hi, out=clamped)
+                torch.addmm(b0 * s1 + t1, clamped, (w0 * s1[:, None]).T, out=hidden)
+            else:  # normalised in float32 first: bfloat16 then rounds O(1) activations
+                torch.addcmul(shift, net, scale, out=clamped).relu_()
+                w0 = block.fc_0.weight[..., 0] * s1[:, None]
+                torch.add(self._low(clamped, w0), block.fc_0.bias * s1 + t1, out=hidden)
+            hidden.relu_()
+            w1 = block.fc_1.weight[..., 0]
+            if fp32:
+                net.addmm_(hidden, w1.T)
+            else:
+                net.add_(self._low(hidden, w1))
+            net.addmm_(off, w_xyz[j + 1].T)
+            net.view(M, K, H).add_((cond[j + 1] + block.fc_1.bias).unsqueeze(1))
+        lo, hi, scale, shift = _relu_affine(self.bn_out)
+        w, b = _fold(last, scale, shift)
+        out = torch.addmm(b, torch.clamp(net, lo, hi, out=clamped), w.T)
         return out.view(M, K, 3)
 
 
@@ -199,6 +210,28 @@ def _bn_affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode BatchNorm as ``x * scale + shift``."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     return scale, bn.bias - bn.running_mean * scale
+
+
+def _relu_affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, ...]:
+    """``relu(bn(x)) == clamp(x, lo, hi) * scale + shift`` per channel (eval mode).
+
+    With ``bn(x) = s x + b``: for s > 0, relu(s x + b) = s max(x, -b/s) + b; for s < 0 it is
+    s min(x, -b/s) + b; for s = 0 it is relu(b). The clamp is one pass over memory, and the
+    scale and shift fold into the 1x1 conv that follows.
+    """
+    s, b = _bn_affine(bn)
+    edge = -b / torch.where(s == 0, torch.ones_like(s), s)
+    inf = torch.full_like(s, float("inf"))
+    lo = torch.where(s > 0, edge, torch.where(s < 0, -inf, torch.zeros_like(s)))
+    hi = torch.where(s < 0, edge, torch.where(s > 0, inf, torch.zeros_like(s)))
+    return lo, hi, s, torch.where(s == 0, b.relu(), b)
+
+
+def _fold(conv: nn.Conv1d, scale: torch.Tensor, shift: torch.Tensor
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``conv(x * scale + shift)`` as one affine map of ``x``."""
+    w = conv.weight[..., 0]
+    return w * scale, conv.bias + w @ shift
 
 
 class ScoreDenoiseNet(nn.Module):

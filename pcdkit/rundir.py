@@ -90,6 +90,18 @@ class RunDir:
         with open(file, "a", newline="", encoding="utf-8") as f:
             csv.DictWriter(f, self._history_fields, extrasaction="ignore").writerow(row)
 
+    def truncate_history(self, step: int) -> None:
+        """Drop ``metrics.csv`` rows after ``step``: a resumed run re-logs the steps it redoes."""
+        file = self.path / "metrics.csv"
+        if not file.is_file():
+            return
+        with open(file, newline="", encoding="utf-8") as f:
+            lines = f.read().splitlines(keepends=True)
+        rows = list(csv.DictReader(lines))
+        kept = [line for line, row in zip(lines[1:], rows, strict=True)
+                if not row.get("step", "").isdigit() or int(row["step"]) <= step]
+        atomic_write_text(file, "".join(lines[:1] + kept))
+
     def artifact(self, name: str) -> Path:
         """Path for an artifact inside the run directory (sub-folders created)."""
         p = self.path / name

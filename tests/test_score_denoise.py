@@ -171,11 +171,14 @@ def test_training_resumes_exactly(tmp_path: Path) -> None:
     straight, _ = run_pipeline(pipeline.validate(TINY_TRAIN), out=tmp_path / "a", quiet=True)
     half = pipeline.validate(pipeline.apply_overrides(TINY_TRAIN, ["job.iterations=2"]))
     part, _ = run_pipeline(half, out=tmp_path / "b", quiet=True)
+    with open(part.path / "metrics.csv", "a") as f:  # logged, then crashed before a checkpoint
+        f.write("3,99.0,0.0001,1.0,\n")
     _, metrics = run_pipeline(pipeline.validate(TINY_TRAIN), resume=part.path, quiet=True)
     a, b = _weights(straight.path), _weights(part.path)
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = (part.path / "metrics.csv").read_text().splitlines()
-    assert rows[0] == "step,loss,lr,seconds,val_cd" and len(rows) == 5
+    assert rows[0] == "step,loss,lr,seconds,val_cd" and len(rows) == 5  # step 3 logged once
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"] and "99.0" not in rows[3]
     assert np.isfinite(metrics["val_cd"]) and (straight.path / "training.png").is_file()
     assert torch.load(part.path / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
     assert len(list(part.path.glob("config.resume-*.yaml"))) == 1  # config.yaml kept as it was

@@ -211,6 +211,8 @@ class TrainDenoiserJob:
             group["lr"] = lr  # the pipeline's lr wins, so a resume can change it
         gen.set_state(state["rng"][ctx.rank])
         ctx.run.log.info("resumed at step %d", state["step"])
+        if ctx.is_primary:
+            ctx.run.truncate_history(int(state["step"]))
         return int(state["step"]), float(state.get("best_val_cd", math.inf))
 
     def _validate(self, net: ScoreDenoiseNet, items: list, device: torch.device,

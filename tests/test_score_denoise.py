@@ -203,6 +203,18 @@ def test_output_lr_steps_the_output_layer_on_its_own_rate(tmp_path: Path, output
     assert bool((out == 0).all()) == (output_lr == "0.0")  # null: moves at job.lr
 
 
+def test_batchnorm_recalibration_changes_the_export_not_the_training(tmp_path: Path) -> None:
+    runs = {n: run_pipeline(pipeline.validate(pipeline.apply_overrides(
+        TINY_TRAIN, [f"job.bn_recalibration={n}"])), out=tmp_path / str(n), quiet=True)[0]
+        for n in (0, 3)}
+    state = {n: torch.load(r.path / "checkpoints" / "last.pt", weights_only=True)["model"]
+             for n, r in runs.items()}
+    assert all(torch.equal(state[0][k], state[3][k]) for k in state[0])
+    key = "score_net.bn_out.running_var"
+    assert torch.equal(_weights(runs[0].path)[key], state[0][key])
+    assert not torch.allclose(_weights(runs[3].path)[key], state[3][key])
+
+
 def test_resume_refuses_a_different_pipeline(tmp_path: Path) -> None:
     run, _ = run_pipeline(pipeline.validate(
         pipeline.apply_overrides(TINY_TRAIN, ["job.iterations=2"])), out=tmp_path / "r",

@@ -74,6 +74,10 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Param("output_lr", float | None, None,
                       "Adam learning rate of the score network's output layer (default: lr)",
                       minimum=0.0),
+                Param("bn_recalibration", int, 0,
+                      "training batches that re-estimate BatchNorm statistics before each "
+                      "validation, kept in the model.pt of that step (0: running averages)",
+                      minimum=0),
             ),
             slots=(
                 Slot("head", "head", required=False,

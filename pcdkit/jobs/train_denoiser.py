@@ -12,6 +12,7 @@ draws its own patches), periodic atomic checkpoints, validation Chamfer distance
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ class TrainDenoiserJob:
                  val_noise: float, val_shapes: int, init_checkpoint: Path | None,
                  allow_pickle: bool, backend: str, alpha: float,
                  zero_init_output: bool, freeze_batchnorm: bool,
-                 output_lr: float | None = None) -> None:
+                 output_lr: float | None = None, bn_recalibration: int = 0) -> None:
         self.s = dict(locals())
         del self.s["self"]
 
@@ -65,6 +66,8 @@ class TrainDenoiserJob:
         if not ctx.is_primary:
             return
         backbone = net.backbone if isinstance(net, IGOScoreDenoiseNet) else net
+        if self._calibrated is not None and self._calibrated[0] == step:
+            backbone = self._calibrated[1]  # same weights, BatchNorm statistics re-estimated
         ckpt = Checkpoint("score-denoise", backbone.state_dict(), config=self._config(),
                           extra={"step": step, **extra})
         folder = ctx.run.path / "checkpoints"
@@ -87,6 +90,7 @@ class TrainDenoiserJob:
         s = self.s
         device = ctx.device
         clouds = [shape.points for ds in ctx.build("datasets") for shape in ds]
+        self._clouds, self._calibrated = clouds, None
         if not clouds:
             raise PcdkitError("datasets: no training shapes")
         val = ctx.build("val_dataset")
@@ -141,7 +145,7 @@ class TrainDenoiserJob:
             done = step + 1
             row: dict[str, Any] = {}
             if val_items and (done % s["val_every"] == 0 or done == s["iterations"]):
-                last_val = self._validate(net, val_items, device, ctx.pipeline.seed)
+                last_val = self._validate(net, val_items, device, ctx.pipeline.seed, done)
                 best = min(best, last_val)
                 row["val_cd"] = last_val
             if done % s["log_every"] == 0 or row or done == s["iterations"]:
@@ -215,8 +219,42 @@ class TrainDenoiserJob:
             ctx.run.truncate_history(int(state["step"]))
         return int(state["step"]), float(state.get("best_val_cd", math.inf))
 
+    def _recalibrated(self, net: ScoreDenoiseNet, device: torch.device, seed: int
+                      ) -> ScoreDenoiseNet:
+        """A copy of ``net`` whose BatchNorm running statistics are the plain average over
+        ``bn_recalibration`` fresh training batches at the current weights.
+
+        With a high learning rate the running averages (momentum 0.1) trail the weights; the
+        copy leaves the training state, and so an exact resume, untouched.
+        """
+        s = self.s
+        calibrated = copy.deepcopy(net).train()
+        norms = [m for m in calibrated.modules()
+                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+        gen = torch.Generator().manual_seed(seed)
+        saved = self._corruption, self._taus
+        self._corruption, self._taus = None, []  # the plain loss: only BatchNorm matters here
+        with torch.no_grad():
+            for _ in range(s["bn_recalibration"]):
+                noisy, clean, _ = self._batch(self._clouds, gen)
+                calibrated(noisy.to(device), clean.to(device), gen, num_points=s["num_points"],
+                           frame_knn=s["frame_knn"], clean_neighbours=s["clean_neighbours"],
+                           sigma=s["sigma"])
+        self._corruption, self._taus = saved
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        return calibrated.eval()
+
     def _validate(self, net: ScoreDenoiseNet, items: list, device: torch.device,
-                  seed: int) -> float:
+                  seed: int, step: int) -> float:
+        trained = net
+        if self.s["bn_recalibration"] > 0:
+            net = self._recalibrated(net, device, seed * 1000 + 7 + step)
+            self._calibrated = (step, net)
         net.eval()
         noise = GaussianNoise(self.s["val_noise"])
         cd = Chamfer(squared=True, norm=2, direction="both", backend="auto")
@@ -226,7 +264,7 @@ class TrainDenoiserJob:
             noisy = noise(gt, generator=torch.Generator().manual_seed(seed * 7919 + i)).x_t
             out = denoise_cloud(net, noisy, backend=self.s["backend"])
             total += evaluate_shape(out, {"cd": cd}, gt=gt)["cd"]
-        self._train_mode(net)
+        self._train_mode(trained)
         return total / len(items)
 
     def _train_mode(self, net: torch.nn.Module) -> None:

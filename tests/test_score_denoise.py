@@ -149,6 +149,17 @@ def test_denoise_and_render_commands(converted: Path, tmp_path: Path,
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+
+def test_denoise_without_any_checkpoint_says_how_to_get_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pcdkit.backbones.score_denoise.backbone.DEFAULT_CHECKPOINT",
+                        tmp_path / "absent.pt")
+    src = write_points(tmp_path / "in.xyz", torch.rand(50, 3))
+    assert main(["denoise", str(src), "-o", str(tmp_path / "out.ply")]) == 2
+    err = capsys.readouterr().err
+    assert "no embedded score-denoise checkpoint" in err and "--checkpoint" in err
+    assert not (tmp_path / "out.ply").exists()
+
 TINY_TRAIN = {
     "name": "tiny-train",
     "device": "cpu",

@@ -97,9 +97,16 @@ class RunDir:
             return
         with open(file, newline="", encoding="utf-8") as f:
             lines = f.read().splitlines(keepends=True)
-        rows = list(csv.DictReader(lines))
-        kept = [line for line, row in zip(lines[1:], rows, strict=True)
-                if not row.get("step", "").isdigit() or int(row["step"]) <= step]
+        header = next(csv.reader(lines[:1]), [])
+        if "step" not in header:
+            return
+        col = header.index("step")
+
+        def after(line: str) -> bool:
+            fields = next(csv.reader([line]), [])
+            return len(fields) > col and fields[col].isdigit() and int(fields[col]) > step
+
+        kept = [line for line in lines[1:] if not after(line)]
         atomic_write_text(file, "".join(lines[:1] + kept))
 
     def artifact(self, name: str) -> Path:

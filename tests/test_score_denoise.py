@@ -226,6 +226,13 @@ def test_batchnorm_recalibration_changes_the_export_not_the_training(tmp_path: P
     assert not torch.allclose(_weights(runs[3].path)[key], state[3][key])
 
 
+def test_recalibrating_frozen_batchnorm_is_refused(tmp_path: Path) -> None:
+    cfg = pipeline.validate(pipeline.apply_overrides(
+        TINY_TRAIN, ["job.freeze_batchnorm=true", "job.bn_recalibration=2"]))
+    with pytest.raises(PcdkitError, match="bn_recalibration .* job.freeze_batchnorm"):
+        run_pipeline(cfg, out=tmp_path / "r", quiet=True)
+
+
 def test_resume_refuses_a_different_pipeline(tmp_path: Path) -> None:
     run, _ = run_pipeline(pipeline.validate(
         pipeline.apply_overrides(TINY_TRAIN, ["job.iterations=2"])), out=tmp_path / "r",

@@ -88,7 +88,7 @@ class ImageScoreJob:
         if ctx.resume and state_path.is_file():
             step = self._restore(state_path, net, heads, ema, opt, gen)
             ctx.run.log.info("%s: resumed at step %d", folder.name, step)
-            ctx.run.truncate_history(int(step))
+            ctx.run.truncate_history(step)
         images = data.images
         start, sums, count, last = time.perf_counter(), {}, 0, {}
         bar = ctx.progress(range(step, s["iterations"]), f"train alpha={alpha:g}",

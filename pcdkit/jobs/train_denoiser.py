@@ -52,6 +52,9 @@ class TrainDenoiserJob:
                  output_lr: float | None = None, bn_recalibration: int = 0) -> None:
         self.s = dict(locals())
         del self.s["self"]
+        if freeze_batchnorm and bn_recalibration:
+            raise PcdkitError("job.bn_recalibration re-estimates the BatchNorm statistics that "
+                              "job.freeze_batchnorm keeps fixed: set one of them")
 
     # -- state -----------------------------------------------------------------------------
     def _state_path(self, ctx: JobContext) -> Path:

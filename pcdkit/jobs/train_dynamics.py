@@ -110,7 +110,7 @@ class TrainDynamicsJob:
             gen.set_state(state["rng"])
             step = int(state["step"])
             ctx.run.log.info("resumed at step %d", step)
-            ctx.run.truncate_history(int(step))
+            ctx.run.truncate_history(step)
         times = data.times.to(device)
         seen_window = torch.arange(len(times), device=device) < n_obs
         start, sums, count = time.perf_counter(), {}, 0

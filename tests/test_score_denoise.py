@@ -149,7 +149,6 @@ def test_denoise_and_render_commands(converted: Path, tmp_path: Path,
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-
 def test_denoise_without_any_checkpoint_says_how_to_get_one(
         tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("pcdkit.backbones.score_denoise.backbone.DEFAULT_CHECKPOINT",

@@ -48,6 +48,7 @@ def main() -> None:
     print("| variant | points | seconds | seconds per 10K points | per point vs first size "
           "| time vs first variant |")
     print("|---|---|---|---|---|---|")
+    per_point_at_first_size: dict[str, float] = {}
     for n in args.sizes:
         pts = sample_surface(mesh, n, "poisson", 1)
         radius = pts.norm(dim=-1).max()
@@ -64,12 +65,10 @@ def main() -> None:
             t = time.perf_counter() - start
             first = first or t
             per = t / n * 10_000
-            base = _BASE.setdefault(name, per)
+            base = per_point_at_first_size.setdefault(name, per)
             print(f"| {name} | {n:,} | {t:.1f} | {per:.2f} | {per / base:.2f} | "
                   f"{t / first:.2f} |", flush=True)
 
-
-_BASE: dict[str, float] = {}
 
 if __name__ == "__main__":
     main()

@@ -61,7 +61,8 @@ class TrainDenoiserJob:
         return ctx.run.path / "checkpoints" / "last.pt"
 
     def _save(self, ctx: JobContext, net: torch.nn.Module, opt: torch.optim.Optimizer,
-              step: int, gen: torch.Generator, extra: dict[str, Any]) -> None:
+              step: int, gen: torch.Generator, extra: dict[str, Any],
+              export: ScoreDenoiseNet | None = None) -> None:
         states = [gen.get_state()]
         if ctx.world_size > 1:
             states = [None] * ctx.world_size
@@ -69,8 +70,8 @@ class TrainDenoiserJob:
         if not ctx.is_primary:
             return
         backbone = net.backbone if isinstance(net, IGOScoreDenoiseNet) else net
-        if self._calibrated is not None and self._calibrated[0] == step:
-            backbone = self._calibrated[1]  # same weights, BatchNorm statistics re-estimated
+        if export is not None:  # same weights, BatchNorm statistics re-estimated
+            backbone = export
         ckpt = Checkpoint("score-denoise", backbone.state_dict(), config=self._config(),
                           extra={"step": step, **extra})
         folder = ctx.run.path / "checkpoints"
@@ -93,7 +94,6 @@ class TrainDenoiserJob:
         s = self.s
         device = ctx.device
         clouds = [shape.points for ds in ctx.build("datasets") for shape in ds]
-        self._clouds, self._calibrated = clouds, None
         if not clouds:
             raise PcdkitError("datasets: no training shapes")
         val = ctx.build("val_dataset")
@@ -110,7 +110,7 @@ class TrainDenoiserJob:
         if heads is not None and corruption is None:
             raise PcdkitError("head: IGO training needs a `corruption` section that returns "
                               "intermediate iterates (e.g. swap-clean or pointcloud-em)")
-        self._corruption, self._taus = corruption, heads.taus if heads is not None else []
+        taus = heads.taus if heads is not None else []
         trained: torch.nn.Module = net if heads is None else IGOScoreDenoiseNet(
             net, heads, s["alpha"])
         if heads is not None and ctx.is_primary:
@@ -132,9 +132,8 @@ class TrainDenoiserJob:
         start = time.perf_counter()
         bar = ctx.progress(range(step, s["iterations"]), "train", total=s["iterations"] - step)
         for step in bar:
-            noisy, clean, inter = self._batch(clouds, gen)
-            kw = dict(num_points=s["num_points"], frame_knn=s["frame_knn"],
-                      clean_neighbours=s["clean_neighbours"], sigma=s["sigma"])
+            noisy, clean, inter = self._batch(clouds, gen, corruption, taus)
+            kw: dict[str, Any] = self._loss_settings()
             if heads is not None:
                 kw["intermediates"] = {t: x.to(device) for t, x in inter.items()}
             loss = model(noisy.to(device), clean.to(device), gen, **kw)
@@ -147,8 +146,13 @@ class TrainDenoiserJob:
             loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
             done = step + 1
             row: dict[str, Any] = {}
+            export = None
             if val_items and (done % s["val_every"] == 0 or done == s["iterations"]):
-                last_val = self._validate(net, val_items, device, ctx.pipeline.seed, done)
+                if s["bn_recalibration"] > 0:
+                    export = self._recalibrated(net, clouds, device,
+                                                ctx.pipeline.seed * 1000 + 7 + done)
+                last_val = self._validate(export if export is not None else net, val_items,
+                                          device, ctx.pipeline.seed)
                 best = min(best, last_val)
                 row["val_cd"] = last_val
             if done % s["log_every"] == 0 or row or done == s["iterations"]:
@@ -167,7 +171,7 @@ class TrainDenoiserJob:
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{row['loss']:.4f}")
             if done % s["checkpoint_every"] == 0 or done == s["iterations"]:
-                self._save(ctx, trained, opt, done, gen, {"best_val_cd": best})
+                self._save(ctx, trained, opt, done, gen, {"best_val_cd": best}, export)
         metrics: dict[str, Any] = {"iterations": s["iterations"], "world_size": ctx.world_size,
                                    "val_cd": last_val, "best_val_cd": best,
                                    "checkpoint": str(ctx.run.path / "checkpoints" / "model.pt")}
@@ -182,17 +186,20 @@ class TrainDenoiserJob:
             writer.close()
         return metrics
 
-    def _batch(self, clouds: list[torch.Tensor], gen: torch.Generator
-               ) -> tuple[torch.Tensor, torch.Tensor, dict[float, torch.Tensor]]:
+    def _batch(self, clouds: list[torch.Tensor], gen: torch.Generator, corruption: Any,
+               taus: list[float]) -> tuple[torch.Tensor, torch.Tensor, dict[float, torch.Tensor]]:
         s = self.s
         sets = [make_training_patches(
             clouds[int(torch.randint(len(clouds), (1,), generator=gen))], gen, num=1,
             patch_size=s["patch_size"], patch_ratio=s["patch_ratio"], noise_min=s["noise_min"],
             noise_max=s["noise_max"], scale_range=s["scale_range"], rotate=s["rotate"],
-            backend=s["backend"], corruption=self._corruption, taus=self._taus)
+            backend=s["backend"], corruption=corruption, taus=taus)
             for _ in range(s["batch_size"])]
-        inter = {t: torch.cat([p[2][t] for p in sets]) for t in self._taus}
+        inter = {t: torch.cat([p[2][t] for p in sets]) for t in taus}
         return torch.cat([p[0] for p in sets]), torch.cat([p[1] for p in sets]), inter
+
+    def _loss_settings(self) -> dict[str, Any]:
+        return {k: self.s[k] for k in ("num_points", "frame_knn", "clean_neighbours", "sigma")}
 
     def _group_lrs(self) -> list[float]:
         s = self.s
@@ -222,8 +229,8 @@ class TrainDenoiserJob:
             ctx.run.truncate_history(int(state["step"]))
         return int(state["step"]), float(state.get("best_val_cd", math.inf))
 
-    def _recalibrated(self, net: ScoreDenoiseNet, device: torch.device, seed: int
-                      ) -> ScoreDenoiseNet:
+    def _recalibrated(self, net: ScoreDenoiseNet, clouds: list[torch.Tensor],
+                      device: torch.device, seed: int) -> ScoreDenoiseNet:
         """A copy of ``net`` whose BatchNorm running statistics are the plain average over
         ``bn_recalibration`` fresh training batches at the current weights.
 
@@ -239,25 +246,17 @@ class TrainDenoiserJob:
             m.reset_running_stats()
             m.momentum = None  # cumulative average
         gen = torch.Generator().manual_seed(seed)
-        saved = self._corruption, self._taus
-        self._corruption, self._taus = None, []  # the plain loss: only BatchNorm matters here
         with torch.no_grad():
             for _ in range(s["bn_recalibration"]):
-                noisy, clean, _ = self._batch(self._clouds, gen)
-                calibrated(noisy.to(device), clean.to(device), gen, num_points=s["num_points"],
-                           frame_knn=s["frame_knn"], clean_neighbours=s["clean_neighbours"],
-                           sigma=s["sigma"])
-        self._corruption, self._taus = saved
+                # the plain Gaussian loss: only the BatchNorm statistics matter here
+                noisy, clean, _ = self._batch(clouds, gen, None, [])
+                calibrated(noisy.to(device), clean.to(device), gen, **self._loss_settings())
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
         return calibrated.eval()
 
     def _validate(self, net: ScoreDenoiseNet, items: list, device: torch.device,
-                  seed: int, step: int) -> float:
-        trained = net
-        if self.s["bn_recalibration"] > 0:
-            net = self._recalibrated(net, device, seed * 1000 + 7 + step)
-            self._calibrated = (step, net)
+                  seed: int) -> float:
         net.eval()
         noise = GaussianNoise(self.s["val_noise"])
         cd = Chamfer(squared=True, norm=2, direction="both", backend="auto")
@@ -267,7 +266,7 @@ class TrainDenoiserJob:
             noisy = noise(gt, generator=torch.Generator().manual_seed(seed * 7919 + i)).x_t
             out = denoise_cloud(net, noisy, backend=self.s["backend"])
             total += evaluate_shape(out, {"cd": cd}, gt=gt)["cd"]
-        self._train_mode(trained)
+        self._train_mode(net)
         return total / len(items)
 
     def _train_mode(self, net: torch.nn.Module) -> None:

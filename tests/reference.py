@@ -41,7 +41,10 @@ def _segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def closest_point(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Closest point of a possibly degenerate triangle (degenerate: the nearest edge point)."""
-    if np.linalg.norm(np.cross(b - a, c - a)) == 0:
+    # Relative test: a collinear triangle's cross product is rounding noise (~1e-16 x |ab||ac|),
+    # not exactly zero, and the Voronoi-region formulas divide by it.
+    ab, ac = b - a, c - a
+    if np.linalg.norm(np.cross(ab, ac)) <= 1e-12 * np.linalg.norm(ab) * np.linalg.norm(ac):
         cands = [_segment(p, a, b), _segment(p, b, c), _segment(p, c, a)]
         return min(cands, key=lambda q: ((p - q) ** 2).sum())
     return closest_point_on_triangle(p, a, b, c)

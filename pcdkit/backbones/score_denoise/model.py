@@ -15,6 +15,7 @@ shortcut identity plus a 1x1 conv of ``c``) -> BN, ReLU, conv to 3.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pcdkit.geometry.knn import gather_neighbours, knn
@@ -149,16 +150,28 @@ class ScoreNet(nn.Module):
         last = self.conv_out if last is None else last
         if not self.training and not torch.is_grad_enabled():
             return self._eval_forward(offsets, cond, last)
+        return self._train_forward(offsets, cond, last)
+
+    def _train_forward(self, offsets: torch.Tensor, cond: list[torch.Tensor],
+                       last: nn.Conv1d) -> torch.Tensor:
+        # Rows x channels: every 1x1 conv is one GEMM on (M*K, C) and BatchNorm1d normalises
+        # each channel over all M*K rows, exactly the statistics of the (1, C, M*K) conv layout,
+        # without the transposed copies that layout costs around every conv.
         M, K, _ = offsets.shape
+        off = offsets.reshape(M * K, 3)
         convs = [self.conv_p] + [b.fc_c for b in self.blocks]
-        terms = [(offsets @ _split_conv(conv, 3)[0].T + c.unsqueeze(1)).reshape(M * K, -1)
-                 for conv, c in zip(convs, cond, strict=True)]
-        # (M*K, C) rows as one length-(M*K) sequence keeps BatchNorm1d's batch statistics
-        net = terms[0].T.unsqueeze(0)
-        for block, term in zip(self.blocks, terms[1:], strict=True):
-            net = block(net, term.T.unsqueeze(0))
-        out = last(torch.relu(self.bn_out(net)))
-        return out[0].T.reshape(M, K, 3)
+        w_xyz = [_split_conv(conv, 3)[0] for conv in convs]
+
+        def term(j: int) -> torch.Tensor:
+            return (off @ w_xyz[j].T).view(M, K, -1).add(cond[j].unsqueeze(1)).view(M * K, -1)
+
+        net = term(0)
+        for j, block in enumerate(self.blocks):
+            h = F.linear(torch.relu(block.bn_0(net)), block.fc_0.weight[..., 0], block.fc_0.bias)
+            h = F.linear(torch.relu(block.bn_1(h)), block.fc_1.weight[..., 0], block.fc_1.bias)
+            net = net + h + term(j + 1)
+        out = F.linear(torch.relu(self.bn_out(net)), last.weight[..., 0], last.bias)
+        return out.view(M, K, 3)
 
     #: dtype of the hidden 128 x 128 products in the fused inference path; bfloat16 is an
     #: opt-in speed-up (float32 accumulation, residual stream kept in float32)

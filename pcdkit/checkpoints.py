@@ -11,7 +11,6 @@ Loading never unpickles arbitrary objects unless the caller passes ``allow_pickl
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import torch
 
+from pcdkit.atomic import atomic_torch_save
 from pcdkit.errors import PcdkitError
 
 FORMAT = "pcdkit-checkpoint"
@@ -40,16 +40,12 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path, overwrite: bool = False)
     path = Path(path)
     if path.exists() and not overwrite:
         raise PcdkitError(f"{path}: file exists; pass overwrite=True (CLI: --overwrite)")
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, "model": ckpt.model,
                "config": json.dumps(ckpt.config, sort_keys=True),
                "state_dict": {k: v.detach().cpu().contiguous() for k, v in
                               ckpt.state_dict.items()},
                "extra": ckpt.extra}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_torch_save(payload, path)
 
 
 def load_checkpoint(path: str | Path, allow_pickle: bool = False) -> Checkpoint:

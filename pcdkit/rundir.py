@@ -6,7 +6,6 @@ import csv
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from pcdkit.atomic import atomic_write_text
 from pcdkit.errors import PcdkitError
 
 
@@ -129,14 +129,6 @@ def read_history(folder: Path) -> list[dict[str, str]]:
         return []
     with open(file, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def _safe(name: str) -> str:

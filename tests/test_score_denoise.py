@@ -187,7 +187,8 @@ def test_training_resumes_exactly(tmp_path: Path) -> None:
     a, b = _weights(straight.path), _weights(part.path)
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = (part.path / "metrics.csv").read_text().splitlines()
-    assert rows[0] == "step,loss,lr,seconds,val_cd" and len(rows) == 5  # step 3 logged once
+    header = "step,loss,lr,grad_norm,seconds,val_cd,val_p2m"
+    assert rows[0] == header and len(rows) == 5  # step 3 logged once
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"] and "99.0" not in rows[3]
     assert np.isfinite(metrics["val_cd"]) and (straight.path / "training.png").is_file()
     assert torch.load(part.path / "checkpoints" / "last.pt", weights_only=True)["step"] == 4

@@ -15,13 +15,31 @@ _SHAPES = Param("shapes", list[str] | None, None, "subset of shape names (defaul
 
 @hookimpl
 def pcdkit_datasets() -> list[PluginSpec]:
-    """procedural, punet, mesh-folder, mnist, hopper, rotating-mnist."""
+    """procedural, generated-shapes, punet, mesh-folder, mnist, hopper, rotating-mnist."""
     return [
         PluginSpec(
             "dataset", "procedural", "pcdkit.datasets.procedural:procedural",
             doc="Embedded shapes (platonic solids, torus, superquadrics, genus-2) as meshes; "
                 "clouds sampled at the requested resolution. Needs no files.",
             params=(_SHAPES, _RES, _SAMPLER, Param("seed", int, 0, "sampling seed")),
+        ),
+        PluginSpec(
+            "dataset", "generated-shapes", "pcdkit.datasets.generated:generated_shapes",
+            doc="Seeded generator of distinct shapes for training: deformed superquadrics and "
+                "supertoroids, blobby implicit surfaces, CSG solids with sharp creases and thin "
+                "plates, displaced surfaces. Different seeds give disjoint shapes.",
+            params=(
+                Param("count", int, 100, "number of shapes", minimum=1, maximum=100_000),
+                Param("seed", int, 0, "generator seed (train and validate on different ones)"),
+                _RES, _SAMPLER,
+                Param("families", list[str] | None, None,
+                      "subset of superquadric, supertoroid, blobby, csg, displaced (default all)"),
+                Param("grid", int, 72, "marching-tetrahedra lattice size of implicit shapes",
+                      minimum=16, maximum=256),
+                Param("cache_dir", Path | None, None,
+                      "cache folder (default $PCDKIT_CACHE or ~/.cache/pcdkit)"),
+                Param("cache", bool, True, "cache sampled clouds on disk"),
+            ),
         ),
         PluginSpec(
             "dataset", "punet", "pcdkit.datasets.folders:punet",

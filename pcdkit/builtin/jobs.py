@@ -58,7 +58,8 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Param("log_every", int, 10, "steps between metrics.csv rows", minimum=1),
                 Param("checkpoint_every", int, 100, "steps between checkpoints", minimum=1),
                 Param("val_every", int, 200, "steps between validations", minimum=1),
-                Param("val_noise", float, 0.015, "noise std of validation clouds"),
+                Param("val_noises", list[float], [0.01, 0.02],
+                      "noise stds of the validation clouds (each shape denoised at each)"),
                 Param("val_shapes", int, 2, "validation shapes used", minimum=0),
                 Param("init_checkpoint", Path | None, None, "start from these weights",
                       is_input=True),
@@ -78,6 +79,19 @@ def pcdkit_jobs() -> list[PluginSpec]:
                       "training batches that re-estimate BatchNorm statistics before each "
                       "validation, kept in the model.pt of that step (0: running averages)",
                       minimum=0),
+                Param("ema_decay", float, 0.0,
+                      "exponential moving average of the weights (and BatchNorm statistics), "
+                      "validated and exported instead of the raw weights; 0 = off",
+                      minimum=0.0, maximum=0.99999),
+                Param("warmup", int, 0, "steps of linear learning-rate warm-up", minimum=0),
+                Param("lr_schedule", Literal["constant", "cosine"], "constant",
+                      "after warm-up: constant, or cosine decay to lr_min at `iterations`"),
+                Param("lr_min", float, 0.0, "final learning rate of the cosine schedule",
+                      minimum=0.0),
+                Param("grad_clip", float, 0.0, "clip the gradient's global norm (0 = off)",
+                      minimum=0.0),
+                Param("compiled_training", bool, False,
+                      "run the score network's training forward through torch.compile"),
             ),
             slots=(
                 Slot("head", "head", required=False,
@@ -88,9 +102,11 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Slot("datasets", "dataset", many=True,
                      doc="training shapes (several datasets, e.g. resolutions, are pooled)"),
                 Slot("val_dataset", "dataset", required=False,
-                     default={"plugin": "procedural", "resolution": 2000,
-                              "shapes": ["genus2", "superquadric-star"]},
-                     doc="validation shapes (denoised with val_noise)"),
+                     default={"plugin": "generated-shapes", "seed": 1, "count": 3,
+                              "resolution": 10000},
+                     doc="validation shapes, denoised by the full schedule at each of "
+                         "val_noises (default: 10K-point generated shapes of a seed no "
+                         "training pipeline uses)"),
             ),
         ),
             PluginSpec(

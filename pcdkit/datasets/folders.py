@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pcdkit.atomic import atomic_write
 from pcdkit.datasets.base import ShapeDataset, sample_surface, select
 from pcdkit.errors import PcdkitError
 from pcdkit.io import read_mesh, read_points
@@ -80,11 +81,7 @@ def mesh_folder(
         if file.is_file():
             return Shape(name, torch.from_numpy(np.load(file)), mesh)
         points = sample_surface(mesh, resolution, sampler, seed)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, points.numpy())
-        os.replace(tmp, file)
+        atomic_write(file, lambda fh: np.save(fh, points.numpy()))
         return Shape(name, points, mesh)
 
     return ShapeDataset(names, load)

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from pcdkit.atomic import atomic_torch_save
 from pcdkit.datasets.folders import default_cache_dir
 from pcdkit.errors import PcdkitError
 
@@ -73,11 +74,8 @@ def cached(name: str, settings: dict[str, Any], make: Callable[[], Trajectories]
             return Trajectories(blob["values"], blob["times"], settings,
                                 Normalizer(**norm) if norm else None, blob.get("info", {}))
     data = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     norm = data.normalizer
-    torch.save({"values": data.values, "times": data.times, "settings": settings,
-                "normalizer": {"shift": norm.shift, "scale": norm.scale} if norm else None,
-                "info": data.info}, tmp)
-    tmp.replace(path)
+    atomic_torch_save({"values": data.values, "times": data.times, "settings": settings,
+                       "normalizer": {"shift": norm.shift, "scale": norm.scale} if norm else None,
+                       "info": data.info}, path)
     return data

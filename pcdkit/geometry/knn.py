@@ -29,7 +29,7 @@ def knn(
         raise ValueError(f"knn: k={k} must be in [1, {r.shape[1]}] (points in ref)")
     if norm not in (1, 2):
         raise ValueError(f"knn: norm must be 1 or 2, got {norm}")
-    which = pick(backend, q.device, "knn")
+    which = pick(backend, q.device, "knn", dims=q.shape[-1])
     fn = {"torch": _knn_torch, "scipy": _knn_scipy, "pytorch3d": _knn_pytorch3d,
           "pyg": _knn_pyg}[which]
     dist, idx = fn(q, r, k, norm)

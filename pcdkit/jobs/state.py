@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pcdkit.atomic import atomic_torch_save
 from pcdkit.errors import PcdkitError
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` through a temporary file and a rename (a crash never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save(state, path)
 
 
 def load_state(path: Path, world_size: int = 1) -> dict[str, Any]:

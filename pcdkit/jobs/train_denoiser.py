@@ -31,12 +31,12 @@ from pcdkit.errors import PcdkitError
 from pcdkit.heads.igo_score_denoise import IGOScoreDenoiseNet
 from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.state import load_state, save_state
-from pcdkit.metrics.base import Chamfer
+from pcdkit.metrics.base import P2M, Chamfer
 from pcdkit.metrics.protocol import evaluate_shape
 from pcdkit.render import pyplot
 from pcdkit.rundir import read_history
 
-FIELDS = ("step", "loss", "lr", "seconds", "val_cd")
+FIELDS = ("step", "loss", "lr", "grad_norm", "seconds", "val_cd", "val_p2m")
 
 
 class TrainDenoiserJob:
@@ -46,10 +46,13 @@ class TrainDenoiserJob:
                  patch_ratio: float, noise_min: float, noise_max: float, scale_range: float,
                  rotate: bool, num_points: int, frame_knn: int, clean_neighbours: int,
                  sigma: float, log_every: int, checkpoint_every: int, val_every: int,
-                 val_noise: float, val_shapes: int, init_checkpoint: Path | None,
+                 val_noises: list[float], val_shapes: int, init_checkpoint: Path | None,
                  allow_pickle: bool, backend: str, alpha: float,
                  zero_init_output: bool, freeze_batchnorm: bool,
-                 output_lr: float | None = None, bn_recalibration: int = 0) -> None:
+                 output_lr: float | None = None, bn_recalibration: int = 0,
+                 ema_decay: float = 0.0, warmup: int = 0, lr_schedule: str = "constant",
+                 lr_min: float = 0.0, grad_clip: float = 0.0,
+                 compiled_training: bool = False) -> None:
         self.s = dict(locals())
         del self.s["self"]
         if freeze_batchnorm and bn_recalibration:
@@ -62,14 +65,15 @@ class TrainDenoiserJob:
 
     def _save(self, ctx: JobContext, net: torch.nn.Module, opt: torch.optim.Optimizer,
               step: int, gen: torch.Generator, extra: dict[str, Any],
-              export: ScoreDenoiseNet | None = None) -> None:
+              export: ScoreDenoiseNet | None = None,
+              ema: torch.optim.swa_utils.AveragedModel | None = None) -> None:
         states = [gen.get_state()]
         if ctx.world_size > 1:
             states = [None] * ctx.world_size
             dist.all_gather_object(states, gen.get_state())
         if not ctx.is_primary:
             return
-        backbone = net.backbone if isinstance(net, IGOScoreDenoiseNet) else net
+        backbone = _backbone(ema.module if ema is not None else net)
         if export is not None:  # same weights, BatchNorm statistics re-estimated
             backbone = export
         ckpt = Checkpoint("score-denoise", backbone.state_dict(), config=self._config(),
@@ -83,6 +87,8 @@ class TrainDenoiserJob:
                             folder / "heads.pt", overwrite=True)
         training = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
                     "rng": states, "world_size": ctx.world_size, **extra}
+        if ema is not None:
+            training["ema"] = ema.state_dict()
         save_state(self._state_path(ctx), training)
 
     def _config(self) -> dict[str, Any]:
@@ -99,9 +105,11 @@ class TrainDenoiserJob:
         val = ctx.build("val_dataset")
         val_items = [val[i] for i in range(min(s["val_shapes"], len(val)))] if val else []
         if s["init_checkpoint"] is not None:
-            net = load_network(s["init_checkpoint"], s["allow_pickle"], s["backend"])
+            net = load_network(s["init_checkpoint"], s["allow_pickle"], s["backend"],
+                               compiled_training=s["compiled_training"])
         else:
-            net = ScoreDenoiseNet(knn_backend=s["backend"])
+            net = ScoreDenoiseNet(knn_backend=s["backend"],
+                                  compiled_training=s["compiled_training"])
             if s["zero_init_output"]:  # start from the zero score: no early loss explosion
                 torch.nn.init.zeros_(net.score_net.conv_out.weight)
                 torch.nn.init.zeros_(net.score_net.conv_out.bias)
@@ -119,10 +127,16 @@ class TrainDenoiserJob:
         self._train_mode(trained)
         net = trained if heads is None else trained.backbone
         opt = torch.optim.Adam(self._param_groups(trained, net), lr=s["lr"])
+        ema = None
+        if s["ema_decay"] > 0:  # buffers too: the average carries its own BatchNorm statistics
+            ema = torch.optim.swa_utils.AveragedModel(
+                trained, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
+                    s["ema_decay"]), use_buffers=True)
+            ema.module.eval()
         gen = torch.Generator().manual_seed(ctx.pipeline.seed * 1000 + ctx.rank)
         step, best = 0, math.inf
         if ctx.resume:
-            step, best = self._restore(ctx, trained, opt, gen)
+            step, best = self._restore(ctx, trained, opt, gen, ema)
         model = trained
         if ctx.world_size > 1:
             model = torch.nn.parallel.DistributedDataParallel(
@@ -131,7 +145,12 @@ class TrainDenoiserJob:
         loss_sum, loss_n, last_val = 0.0, 0, float("nan")
         start = time.perf_counter()
         bar = ctx.progress(range(step, s["iterations"]), "train", total=s["iterations"] - step)
+        if val_items and ctx.is_primary and not ctx.resume:
+            noisy_val = self._validate(None, val_items, device, ctx.pipeline.seed)
+            ctx.run.log.info("validation of the noisy input: %s", noisy_val)
         for step in bar:
+            for group, base in zip(opt.param_groups, self._group_lrs(), strict=True):
+                group["lr"] = base * self._lr_factor(step)
             noisy, clean, inter = self._batch(clouds, gen, corruption, taus)
             kw: dict[str, Any] = self._loss_settings()
             if heads is not None:
@@ -142,21 +161,34 @@ class TrainDenoiserJob:
                                   "lower job.lr and resume from the last checkpoint")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            # the norm is measured either way (logged); clipping only when asked
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(
+                trained.parameters(), s["grad_clip"] if s["grad_clip"] > 0 else math.inf))
             opt.step()
+            if ema is not None:
+                ema.update_parameters(trained)
             loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
             done = step + 1
             row: dict[str, Any] = {}
             export = None
             if val_items and (done % s["val_every"] == 0 or done == s["iterations"]):
+                evaluated = _backbone(ema.module if ema is not None else trained)
                 if s["bn_recalibration"] > 0:
-                    export = self._recalibrated(net, clouds, device,
+                    export = self._recalibrated(evaluated, clouds, device,
                                                 ctx.pipeline.seed * 1000 + 7 + done)
-                last_val = self._validate(export if export is not None else net, val_items,
-                                          device, ctx.pipeline.seed)
-                best = min(best, last_val)
-                row["val_cd"] = last_val
+                val = self._validate(export if export is not None else evaluated, val_items,
+                                     device, ctx.pipeline.seed)
+                last_val = val["cd"]
+                row["val_cd"], row["val_p2m"] = val["cd"], val["p2m"]
+                if ctx.is_primary:
+                    ctx.run.log.info("step %d validation: %s", done, val)
+                    _plot(ctx.run.path)  # the curve so far, for a person watching a long run
+                if last_val < best and ctx.is_primary:
+                    best = last_val
+                    self._export(ctx, export if export is not None else evaluated, done, val)
             if done % s["log_every"] == 0 or row or done == s["iterations"]:
-                row |= {"step": done, "loss": loss_sum / loss_n, "lr": s["lr"],
+                row |= {"step": done, "loss": loss_sum / loss_n,
+                        "lr": opt.param_groups[0]["lr"], "grad_norm": round(grad_norm, 5),
                         "seconds": round(time.perf_counter() - start, 2)}
                 if heads is not None:
                     row |= heads.diversity(net)
@@ -171,7 +203,7 @@ class TrainDenoiserJob:
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{row['loss']:.4f}")
             if done % s["checkpoint_every"] == 0 or done == s["iterations"]:
-                self._save(ctx, trained, opt, done, gen, {"best_val_cd": best}, export)
+                self._save(ctx, trained, opt, done, gen, {"best_val_cd": best}, export, ema)
         metrics: dict[str, Any] = {"iterations": s["iterations"], "world_size": ctx.world_size,
                                    "val_cd": last_val, "best_val_cd": best,
                                    "checkpoint": str(ctx.run.path / "checkpoints" / "model.pt")}
@@ -217,9 +249,16 @@ class TrainDenoiserJob:
                  "lr": self.s["output_lr"]}]
 
     def _restore(self, ctx: JobContext, net: torch.nn.Module, opt: torch.optim.Optimizer,
-                 gen: torch.Generator) -> tuple[int, float]:
+                 gen: torch.Generator, ema: torch.optim.swa_utils.AveragedModel | None
+                 ) -> tuple[int, float]:
         state = load_state(self._state_path(ctx), ctx.world_size)
         net.load_state_dict(state["model"])
+        if ema is not None:
+            if "ema" in state:
+                ema.load_state_dict(state["ema"])
+            else:  # EMA switched on at this resume: start the average at today's weights
+                ema.module.load_state_dict(net.state_dict())
+                ctx.run.log.info("job.ema_decay: no average in the checkpoint, starting one")
         opt.load_state_dict(state["optimizer"])
         for group, lr in zip(opt.param_groups, self._group_lrs(), strict=True):
             group["lr"] = lr  # the pipeline's lr wins, so a resume can change it
@@ -239,6 +278,7 @@ class TrainDenoiserJob:
         """
         s = self.s
         calibrated = copy.deepcopy(net).train()
+        calibrated.score_net.compiled_training = False  # a one-off copy: not worth compiling
         norms = [m for m in calibrated.modules()
                  if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         momenta = [m.momentum for m in norms]
@@ -255,19 +295,56 @@ class TrainDenoiserJob:
             m.momentum = momentum
         return calibrated.eval()
 
-    def _validate(self, net: ScoreDenoiseNet, items: list, device: torch.device,
-                  seed: int) -> float:
-        net.eval()
-        noise = GaussianNoise(self.s["val_noise"])
-        cd = Chamfer(squared=True, norm=2, direction="both", backend="auto")
-        total = 0.0
-        for i, shape in enumerate(items):
-            gt = shape.points.to(device)
-            noisy = noise(gt, generator=torch.Generator().manual_seed(seed * 7919 + i)).x_t
-            out = denoise_cloud(net, noisy, backend=self.s["backend"])
-            total += evaluate_shape(out, {"cd": cd}, gt=gt)["cd"]
-        self._train_mode(net)
-        return total / len(items)
+    def _validate(self, net: ScoreDenoiseNet | None, items: list, device: torch.device,
+                  seed: int) -> dict[str, float]:
+        """Mean CD and P2M (and per noise level) of the validation shapes denoised by the full
+        schedule, as users run it; ``net`` None scores the noisy input."""
+        was_training = net is not None and net.training
+        if net is not None:
+            net.eval()
+        metrics: dict[str, Any] = {"cd": Chamfer(squared=True, norm=2, direction="both",
+                                                 backend="auto")}
+        if all(shape.mesh is not None for shape in items):
+            metrics["p2m"] = P2M(direction="both", min_triangle_area=0.0, backend="auto")
+        out: dict[str, float] = {}
+        for std in self.s["val_noises"]:
+            noise = GaussianNoise(std)
+            rows = []
+            for i, shape in enumerate(items):
+                gt = shape.points.to(device)
+                noisy = noise(gt, generator=torch.Generator().manual_seed(seed * 7919 + i)).x_t
+                pred = noisy if net is None else denoise_cloud(net, noisy,
+                                                               backend=self.s["backend"])
+                rows.append(evaluate_shape(pred, metrics, gt=gt, mesh=shape.mesh))
+            for name in metrics:
+                out[f"{name}@{std:g}"] = sum(r[name] for r in rows) / len(rows)
+        for name in ("cd", "p2m"):
+            vals = [v for k, v in out.items() if k.startswith(f"{name}@")]
+            out[name] = sum(vals) / len(vals) if vals else float("nan")
+        if was_training:
+            self._train_mode(net)
+        return out
+
+    def _export(self, ctx: JobContext, net: ScoreDenoiseNet, step: int,
+                val: dict[str, float]) -> None:
+        """``checkpoints/best.pt``: the weights with the best validation CD so far."""
+        ckpt = Checkpoint("score-denoise", net.state_dict(), config=self._config(),
+                          extra={"step": step, "validation": val})
+        save_checkpoint(ckpt, ctx.run.path / "checkpoints" / "best.pt", overwrite=True)
+        ctx.run.log.info("step %d: best validation so far %s", step, val)
+
+    def _lr_factor(self, step: int) -> float:
+        """Learning-rate multiplier at ``step`` (0-based): linear warm-up, then constant or a
+        cosine decay to ``lr_min / lr`` at ``iterations``."""
+        s = self.s
+        if step < s["warmup"]:
+            return (step + 1) / s["warmup"]
+        if s["lr_schedule"] == "constant":
+            return 1.0
+        span = max(1, s["iterations"] - s["warmup"])
+        progress = min(1.0, (step - s["warmup"]) / span)
+        floor = s["lr_min"] / s["lr"] if s["lr"] > 0 else 0.0
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     def _train_mode(self, net: torch.nn.Module) -> None:
         """Training mode; with ``freeze_batchnorm`` the BatchNorm layers keep their running
@@ -277,6 +354,10 @@ class TrainDenoiserJob:
             for m in net.modules():
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                     m.eval()
+
+
+def _backbone(net: torch.nn.Module) -> ScoreDenoiseNet:
+    return net.backbone if isinstance(net, IGOScoreDenoiseNet) else net
 
 
 def _max_rank_difference(net: torch.nn.Module) -> float:

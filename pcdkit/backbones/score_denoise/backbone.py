@@ -16,7 +16,8 @@ DEFAULT_CHECKPOINT = Path(__file__).with_name("weights") / "pcdkit-default.pt"
 
 
 def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
-                 knn_backend: str = "auto") -> ScoreDenoiseNet:
+                 knn_backend: str = "auto", compiled_training: bool = False
+                 ) -> ScoreDenoiseNet:
     """A score-denoise network with weights from a pcdkit checkpoint (default: the embedded)."""
     path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     if checkpoint is None and not path.is_file():
@@ -26,7 +27,7 @@ def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
     ckpt = load_checkpoint(path, allow_pickle=allow_pickle)
     if ckpt.model != "score-denoise":
         raise PcdkitError(f"{path}: holds a {ckpt.model!r} model, expected 'score-denoise'")
-    net = ScoreDenoiseNet(knn_backend=knn_backend)
+    net = ScoreDenoiseNet(knn_backend=knn_backend, compiled_training=compiled_training)
     try:
         net.load_state_dict(ckpt.state_dict, strict=True)
     except RuntimeError as exc:

@@ -84,7 +84,7 @@ def supervised_loss(
     """
     B, N, _ = noisy.shape
     idx = torch.randperm(N, generator=gen)[:num_points].to(noisy.device)
-    feat = net.feature_net(noisy, first=encoder)[:, idx]  # (B, n, F)
+    feat = net.feature_net(noisy, first=encoder, at=idx, split=True)  # (B, n, F)
     centres = noisy[:, idx]
     _, f_idx = knn(centres, noisy, frame_knn, backend=backend)
     frames = gather_neighbours(noisy, f_idx)  # (B, n, K, 3)

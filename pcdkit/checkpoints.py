@@ -54,8 +54,10 @@ def load_checkpoint(path: str | Path, allow_pickle: bool = False) -> Checkpoint:
     ``allow_pickle=True`` (explicit opt-in, trusted files only) falls back to full unpickling.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise PcdkitError(f"{path}: checkpoint not found")
+    if not path.is_file():
+        raise PcdkitError(f"{path}: not a regular file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except Exception as exc:  # noqa: BLE001 - torch raises several types for foreign pickles
@@ -66,8 +68,30 @@ def load_checkpoint(path: str | Path, allow_pickle: bool = False) -> Checkpoint:
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
         raise PcdkitError(f"{path}: not a pcdkit checkpoint (no 'format: {FORMAT}' entry); "
                           "convert it with `pcdkit convert`")
-    if obj.get("version", 0) > VERSION:
-        raise PcdkitError(f"{path}: checkpoint version {obj['version']} is newer than this "
-                          f"pcdkit understands ({VERSION}); upgrade pcdkit")
-    return Checkpoint(obj["model"], dict(obj["state_dict"]), json.loads(obj["config"]),
-                      dict(obj.get("extra", {})))
+    version = obj.get("version", 0)
+    if not isinstance(version, int) or version > VERSION:
+        raise PcdkitError(f"{path}: checkpoint version {version!r} is not one this pcdkit "
+                          f"understands (<= {VERSION}); upgrade pcdkit")
+    return Checkpoint(*_checked_contents(path, obj))
+
+
+def _checked_contents(path: Path, obj: Mapping[str, Any]) -> tuple[Any, ...]:
+    """model, state_dict, config, extra of a loaded checkpoint, each of the expected type;
+    weights must be finite (a diverged or damaged network is refused, not run)."""
+    model, state, extra = obj.get("model"), obj.get("state_dict"), obj.get("extra", {})
+    if not isinstance(model, str):
+        raise PcdkitError(f"{path}: checkpoint 'model' must be a name, got {type(model).__name__}")
+    if not isinstance(state, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise PcdkitError(f"{path}: checkpoint 'state_dict' must map names to tensors")
+    try:
+        config = json.loads(obj.get("config", "{}"))
+    except (TypeError, ValueError) as exc:
+        raise PcdkitError(f"{path}: checkpoint 'config' is not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or not isinstance(extra, Mapping):
+        raise PcdkitError(f"{path}: checkpoint 'config' and 'extra' must be mappings")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise PcdkitError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values "
+                          f"(first: {bad[0]}); the network diverged or the file is damaged")
+    return model, dict(state), config, dict(extra)

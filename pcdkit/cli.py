@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
 
 from pcdkit import __version__
 from pcdkit.errors import PcdkitError
 from pcdkit.params import type_name
 
 EXIT_USAGE = 2
+MAX_PASSES = 10
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _error(message: str) -> int:
+    """One ``pcdkit: error:`` message on stderr (terminal colour codes removed); exit code 2."""
+    print(f"pcdkit: error: {_ANSI.sub('', message)}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"pcdkit: warning: {_ANSI.sub('', str(message))}", file=sys.stderr)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -84,26 +103,35 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from pcdkit.backbones.score_denoise.convert import convert_reference
 
     ckpt = convert_reference(args.src, args.dst, overwrite=args.overwrite)
+    step = ckpt.extra["reference_step"]
     print(f"wrote {args.dst}: score-denoise, {ckpt.extra['parameters']:,} parameters, "
-          f"reference step {ckpt.extra['reference_step']}")
+          f"reference step {'unknown' if step is None else step}")
     return 0
 
 
 def _cmd_denoise(args: argparse.Namespace) -> int:
     import time
 
+    import torch
+
     from pcdkit import registry
     from pcdkit.device import resolve_device
     from pcdkit.io import read_points, write_points
     from pcdkit.io.files import ensure_writable
 
-    ensure_writable(args.output, args.overwrite)  # fail before the slow part, not after
+    if not 1 <= args.passes <= MAX_PASSES:
+        raise PcdkitError(f"--passes: expected 1 to {MAX_PASSES} (the reference uses 1, or 2 for "
+                          f"3 % noise), got {args.passes}")
+    ensure_writable(args.output, args.overwrite, point_suffix=True)  # before the slow part
     device = resolve_device(args.device)
     points = read_points(args.input).to(device)
     model = registry.create("backbone", "score-denoise", {  # other settings: plugin defaults
         "checkpoint": args.checkpoint, "allow_pickle": args.allow_pickle, "passes": args.passes})
     start = time.perf_counter()
     out = model.denoise(points)
+    if not torch.isfinite(out).all():
+        raise PcdkitError(f"{args.input}: denoising produced non-finite coordinates; nothing "
+                          "was written (is the cloud's scale extreme?)")
     write_points(args.output, out, overwrite=args.overwrite)
     print(f"denoised {len(points):,} points in {time.perf_counter() - start:.1f} s -> "
           f"{args.output}")
@@ -115,6 +143,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from pcdkit.io.files import ensure_writable
     from pcdkit.render import render_clouds
 
+    if Path(args.output).suffix.lower() not in IMAGE_SUFFIXES:
+        raise PcdkitError(f"{args.output}: expected an image file name ending in "
+                          f"{', '.join(IMAGE_SUFFIXES)}")
     ensure_writable(args.output, args.overwrite)
     clouds = [read_points(f) for f in args.clouds]
     titles = args.titles or [str(f) for f in args.clouds]
@@ -174,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="pcdkit checkpoint (default: the embedded one)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="unpickle arbitrary objects from the checkpoint (trusted files only)")
-    p.add_argument("--passes", type=int, default=1, help="denoising passes (2 for 3%% noise)")
+    p.add_argument("--passes", type=int, default=1,
+                   help=f"denoising passes, 1 to {MAX_PASSES} (2 for 3%% noise)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=_cmd_denoise)
@@ -192,10 +224,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pcdkit`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning  # one line per warning, no source location
+            return args.func(args)
     except PcdkitError as exc:
-        print(f"pcdkit: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(str(exc))
+    except BrokenPipeError:  # the reader went away (`pcdkit plugins list | head`)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
+    except OSError as exc:  # unreadable input, read-only output folder, name too long, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _error(f"{where}{exc.strerror or exc}")
+    except RecursionError:
+        return _error("input nested too deeply")
+    except MemoryError:
+        return _error("out of memory: the input is too large for this machine")
     except KeyboardInterrupt:
         print("pcdkit: interrupted", file=sys.stderr)
         return 130

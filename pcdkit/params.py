@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import math
+import reprlib
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -64,11 +67,23 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a YAML alias bomb must not print GBs)."""
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict = 3, 6, 6
+    short.maxstring = short.maxother = limit
+    text = short.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+INT64 = 2 ** 63  # torch and NumPy seeds and sizes are 64-bit
+
+
 def coerce(value: Any, tp: Any, key: str, problems: list[tuple[str, str]]) -> Any:
     """Check ``value`` against ``tp``; append ``(key, message)`` to ``problems`` when it fails."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    bad = (key, f"expected {type_name(tp)}, got {value!r} ({type(value).__name__})")
+    bad = (key, f"expected {type_name(tp)}, got {short_repr(value)} ({type(value).__name__})")
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
@@ -88,7 +103,7 @@ def coerce(value: Any, tp: Any, key: str, problems: list[tuple[str, str]]) -> An
             return value
         hint = _did_you_mean(value, [str(a) for a in args])
         allowed = ", ".join(repr(a) for a in args)
-        problems.append((key, f"expected one of {allowed}, got {value!r}{hint}"))
+        problems.append((key, f"expected one of {allowed}, got {short_repr(value)}{hint}"))
         return value
     if origin in (list, Sequence, tuple):
         if isinstance(value, (list, tuple)):
@@ -108,19 +123,24 @@ def coerce(value: Any, tp: Any, key: str, problems: list[tuple[str, str]]) -> An
         return value
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not -INT64 <= value < INT64:
+                problems.append((key, f"must fit in 64 bits, got {short_repr(value)}"))
             return value
         problems.append(bad)
         return value
     if tp is float:
+        out = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        problems.append(bad)
-        return value
+            out = float(value) if abs(value) < 1e308 else math.inf
+        elif isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
+            with contextlib.suppress(ValueError):
+                out = float(value)
+        if out is None:
+            problems.append(bad)
+            return value
+        if not math.isfinite(out):  # NaN passes every range check; inf is never meant
+            problems.append((key, f"expected a finite number, got {short_repr(value)}"))
+        return out
     if tp is str:
         if isinstance(value, str):
             return value
@@ -135,7 +155,7 @@ def coerce(value: Any, tp: Any, key: str, problems: list[tuple[str, str]]) -> An
 
 
 def _did_you_mean(word: Any, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(word)[:100], list(options), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

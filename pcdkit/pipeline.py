@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from pcdkit.errors import ConfigError, PcdkitError
-from pcdkit.params import Param, did_you_mean, param_schema, validate_params
+from pcdkit.params import Param, did_you_mean, param_schema, short_repr, validate_params
 from pcdkit.plugin import PluginSpec, Slot
 from pcdkit.registry import Registry, default
 
@@ -86,17 +86,71 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: limits of a pipeline document: expanded nodes (aliases counted at every use, so a "billion
+#: laughs" document is refused before it is built) and nesting depth
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 64
+MAX_PIPELINE_BYTES = 4 * 2**20
+
+
+def safe_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses documents expanding past :data:`MAX_YAML_NODES` nodes or
+    nested deeper than :data:`MAX_YAML_DEPTH` (raises ``yaml.YAMLError``)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise yaml.YAMLError(f"nested deeper than {MAX_YAML_DEPTH} levels") from None
+        if node is None:
+            return None
+        _check_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_size(root: yaml.Node) -> None:
+    sizes: dict[int, int] = {}  # expanded size per node; aliases share node objects
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_YAML_DEPTH:
+            raise yaml.YAMLError(f"nested deeper than {MAX_YAML_DEPTH} levels")
+        if id(node) in sizes:
+            return sizes[id(node)]
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_YAML_NODES:
+                raise yaml.YAMLError(f"the document expands to more than {MAX_YAML_NODES:,} "
+                                     "values (aliases count at every use)")
+        sizes[id(node)] = total
+        return total
+
+    size(root, 0)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a pipeline file with ``yaml.safe_load``; errors name the file (and line)."""
+    """Read a pipeline file with :func:`safe_yaml`; errors name the file (and line)."""
     path = Path(path)
     try:
+        if not path.exists():
+            raise PcdkitError(f"{path}: pipeline file not found")
+        if not path.is_file():  # a FIFO or device would block the read forever
+            raise PcdkitError(f"{path}: not a regular file")
+        if path.stat().st_size > MAX_PIPELINE_BYTES:
+            raise PcdkitError(f"{path}: {path.stat().st_size:,} bytes is too large for a "
+                              f"pipeline file (at most {MAX_PIPELINE_BYTES:,})")
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PcdkitError(f"{path}: pipeline file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PcdkitError(f"{path}: cannot read pipeline file ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -117,7 +171,7 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
         if not sep or not key:
             raise ConfigError([(item, "override must look like key.path=value")], "--set")
         try:
-            value = yaml.safe_load(raw)
+            value = safe_yaml(raw)
         except yaml.YAMLError:
             value = raw
         node: Any = config
@@ -157,7 +211,7 @@ def _section(
         raw = {"plugin": raw}
     if not isinstance(raw, Mapping):
         problems.append((key, f"expected a {kind} plugin name or a mapping with 'plugin:', got "
-                              f"{raw!r}"))
+                              f"{short_repr(raw)}"))
         return None
     name = raw.get("plugin")
     if not isinstance(name, str):
@@ -172,6 +226,16 @@ def _section(
         return None
     given = {k: v for k, v in raw.items() if k != "plugin"}
     settings = validate_params(spec.params, given, f"{key}.", problems)
+    try:
+        spec.resolve()  # a factory that does not import fails here, before any run directory
+    except PcdkitError as exc:
+        problems.append((f"{key}.plugin", str(exc)))
+    for p in spec.params:
+        value = settings.get(p.name)
+        if p.is_input and isinstance(value, Path) and not value.exists():
+            problems.append((f"{key}.{p.name}", f"not found: {value} (relative paths are "
+                                                f"resolved against the working directory, "
+                                                f"{Path.cwd()})"))
     return Section(spec, settings)
 
 
@@ -185,7 +249,7 @@ def validate(
     values = validate_params(TOP_LEVEL, top, "", problems)
     device = values["device"]
     if isinstance(device, str) and not _DEVICE.match(device):
-        problems.append(("device", f"expected auto, cpu, cuda or cuda:N, got {device!r}"))
+        problems.append(("device", f"expected auto, cpu, cuda or cuda:N, got {short_repr(device)}"))
 
     job = None
     if "job" not in config:
@@ -227,7 +291,8 @@ def _fill_slot(
         return [] if slot.many else None
     if slot.many:
         if not isinstance(raw, list):
-            problems.append((slot.name, f"expected a list of {slot.kind} plugins, got {raw!r}"))
+            problems.append((slot.name, f"expected a list of {slot.kind} plugins, got "
+                                        f"{short_repr(raw)}"))
             return []
         secs = [_section(registry, slot.kind, r, f"{slot.name}[{i}]", problems)
                 for i, r in enumerate(raw)]

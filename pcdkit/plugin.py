@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pcdkit.errors import PcdkitError, PluginError
 from pcdkit.hookspecs import KINDS, hookimpl
 from pcdkit.params import REQUIRED, Param, check_params
 
@@ -53,17 +54,40 @@ class PluginSpec:
         if len(set(names)) != len(names):
             raise ValueError(f"plugin {self.kind}/{self.name}: duplicate parameter names {names}")
 
+    @property
+    def origin(self) -> str:
+        """``kind 'name' (distribution version)`` for messages about this plugin."""
+        dist = f" ({self.distribution} {self.version})".replace(" )", ")") if (
+            self.distribution) else ""
+        return f"{self.kind} plugin {self.name!r}{dist}"
+
     def resolve(self) -> Callable[..., Any]:
-        """The factory callable, importing it on first use when given as a string."""
+        """The factory callable, importing it on first use when given as a string; a factory
+        that does not import or resolve is a :class:`PluginError` naming the plugin."""
         if callable(self.factory):
             return self.factory
         module, _, attr = self.factory.partition(":")
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit at import counts as broken too
+            raise PluginError(f"{self.origin}: its factory {self.factory!r} does not import "
+                              f"({type(exc).__name__}: {exc})") from None
+        if not callable(obj):
+            raise PluginError(f"{self.origin}: its factory {self.factory!r} is not callable")
         return obj
 
     def create(self, settings: Mapping[str, Any] | None = None, **extra: Any) -> Any:
-        """Validate ``settings`` against the declared parameters and build the plugin object."""
+        """Validate ``settings`` against the declared parameters and build the plugin object;
+        a factory that raises is reported with the plugin's name and distribution."""
         values = check_params(self.params, settings or {}, f"{self.kind} {self.name!r}")
-        return self.resolve()(**values, **extra)
+        factory = self.resolve()
+        try:
+            return factory(**values, **extra)
+        except PcdkitError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise PluginError(f"{self.origin} failed to build: {type(exc).__name__}: "
+                              f"{exc}") from exc
+

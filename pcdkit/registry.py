@@ -86,7 +86,8 @@ class Registry:
                 try:
                     module = ep.load()
                     self._pm.register(module, name=key)
-                except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the rest
+                except BaseException as exc:  # noqa: BLE001 - a broken plugin (even one that
+                    # calls sys.exit or raises KeyboardInterrupt at import) must not break the rest
                     self._record_broken(ep.name, dist_name, dist_version, exc)
                     continue
                 self._dist_of[key] = (dist_name, dist_version)
@@ -100,6 +101,7 @@ class Registry:
         )
 
     def _collect(self, only: str | None = None) -> None:
+        self._check_hook_names(only)
         for kind, hook_name in hookspecs.HOOK_OF_KIND.items():
             hook = getattr(self._pm.hook, hook_name)
             for impl in hook.get_hookimpls():
@@ -116,8 +118,25 @@ class Registry:
                             )
                     for spec in specs or ():
                         self._add(replace(spec, distribution=dist, version=version))
-                except Exception as exc:  # noqa: BLE001
+                except BaseException as exc:  # noqa: BLE001 - as in _load
                     self._record_broken(impl.plugin_name.split(":")[-1], dist, version, exc)
+
+    def _check_hook_names(self, only: str | None) -> None:
+        """Record a hook implementation without a pcdkit hookspec (a misspelled hook, e.g.
+        ``pcdkit_metric``) as broken: pluggy would otherwise never call it, silently."""
+        known = builtins.list(hookspecs.HOOK_OF_KIND.values())
+        for hook_name, caller in sorted(vars(self._pm.hook).items()):
+            if getattr(caller, "spec", True) is not None or not hasattr(caller,
+                                                                         "get_hookimpls"):
+                continue
+            for impl in caller.get_hookimpls():
+                if only is not None and impl.plugin_name != only:
+                    continue
+                dist, version = self._dist_of.get(impl.plugin_name, ("<unknown>", ""))
+                hint = did_you_mean(hook_name, known)
+                msg = f"implements {hook_name!r}, which is not a pcdkit hook{hint}"
+                self.broken.append(BrokenPlugin(impl.plugin_name.split(":")[-1], dist, version,
+                                                msg, msg))
 
     def _add(self, spec: PluginSpec) -> None:
         key = (spec.kind, spec.name)

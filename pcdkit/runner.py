@@ -26,12 +26,21 @@ def run_pipeline(
     rank, world, device = distributed.init(resolve_device(pipe.device))
     path = None
     if rank == 0:
-        run = (RunDir.resume(resume) if resume is not None else
-               RunDir.create(pipe.name, out=out, root=root, inputs=pipe.input_paths))
+        try:
+            run = (RunDir.resume(resume) if resume is not None else
+                   RunDir.create(pipe.name, out=out, root=root, inputs=pipe.input_paths))
+        except BaseException:
+            distributed.broadcast(None)  # the other ranks stop too instead of waiting forever
+            distributed.finish()
+            raise
         path = str(run.path)
     path = distributed.broadcast(path)
+    if path is None:
+        distributed.finish()
+        raise PcdkitError("rank 0 could not create the run directory (see its message)")
     if rank != 0:
         run = RunDir(Path(path), log_name=f"log.rank{rank}.txt")
+    started = False
     try:
         if resume is not None and rank == 0:
             _check_resumable(pipe, run)
@@ -45,6 +54,7 @@ def run_pipeline(
         ctx = JobContext(pipe, device, generator, run, quiet=quiet or rank != 0, rank=rank,
                          world_size=world, resume=resume is not None)
         start = time.perf_counter()
+        started = True
         metrics = dict(job.run(ctx))
         metrics.setdefault("seconds", round(time.perf_counter() - start, 3))
         if rank == 0:
@@ -53,16 +63,40 @@ def run_pipeline(
         return run, metrics
     except BaseException as exc:
         run.log.exception("run failed: %s", exc)
+        if rank == 0 and not started and resume is None:
+            run.close()
+            _remove_unstarted(run.path)  # nothing of value yet: leave no half-made directory
+        elif rank == 0:
+            run.mark_failed(f"{type(exc).__name__}: {exc}\nresume with: pcdkit run PIPELINE "
+                            f"--resume {run.path}")
         raise
     finally:
         run.close()
         distributed.finish()
 
 
+def _remove_unstarted(path: Path) -> None:
+    """Delete a run directory whose job never started (only pcdkit's own set-up files)."""
+    ours = {"config.yaml", "log.txt", ".pcdkit-run"}
+    if all(p.name in ours for p in path.iterdir()):
+        for p in path.iterdir():
+            p.unlink()
+        path.rmdir()
+
+
 def _check_resumable(pipe: Pipeline, run: RunDir) -> None:
     import yaml
 
-    before = yaml.safe_load((run.path / "config.yaml").read_text())
+    from pcdkit.pipeline import safe_yaml
+
+    file = run.path / "config.yaml"
+    try:
+        before = safe_yaml(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise PcdkitError(f"--resume {file}: unreadable ({exc})") from None
+    if not isinstance(before, dict) or not isinstance(before.get("job"), dict):
+        raise PcdkitError(f"--resume {file}: not a pipeline written by pcdkit (expected a "
+                          "mapping with a 'job' section)")
     now = pipe.resolved()
     changed = [k for k in sorted(set(before) | set(now))
                if k not in ("job", "description") and before.get(k) != now.get(k)]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 
+from pcdkit.atomic import atomic_write
 from pcdkit.errors import DataError, PcdkitError
 from pcdkit.io.checks import check_faces, check_points
 from pcdkit.io.ply import read_ply, write_ply
@@ -30,25 +34,57 @@ def _existing(path: str | Path) -> Path:
     return path
 
 
+def _npy_header(path: Path, fh: BinaryIO, available: int, member: str = "") -> None:
+    """Refuse an .npy stream whose header declares an object dtype or more data than the
+    ``available`` bytes hold, before anything is allocated."""
+    where = f" member {member!r}" if member else ""
+    try:
+        version = np.lib.format.read_magic(fh)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise ValueError(f"format version {version} is not supported")
+        shape, _, dtype = readers[version](fh)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise DataError(path, f"cannot read NumPy{where} header ({exc})") from None
+    if dtype.hasobject:
+        raise DataError(path, f"NumPy{where} holds Python objects (dtype {dtype}); pcdkit reads "
+                              "numeric arrays only, never pickles")
+    need = math.prod(shape) * dtype.itemsize
+    if need > available:
+        raise DataError(path, f"NumPy{where} header declares shape {shape} ({need:,} bytes), but "
+                              f"the file holds {available:,}")
+
+
 def _load_np(path: Path) -> np.ndarray | dict[str, np.ndarray]:
     try:
-        obj = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(path, f"cannot read NumPy file ({exc})") from None
-    if isinstance(obj, np.lib.npyio.NpzFile):
-        with obj:
+        if path.suffix.lower() == ".npy":
+            with open(path, "rb") as fh:
+                _npy_header(path, fh, path.stat().st_size)
+            return np.load(path, allow_pickle=False)
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise DataError(path, f".npz member {info.filename!r} is not a .npy array")
+                with zf.open(info) as fh:
+                    _npy_header(path, fh, info.file_size, info.filename)
+        with np.load(path, allow_pickle=False) as obj:
             return {k: obj[k] for k in obj.files}
-    return obj
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
+        raise DataError(path, f"cannot read NumPy file ({exc})") from None
 
 
 def _raw_points(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix in (".xyz", ".txt", ".pts"):
         return read_xyz(path)
-    if suffix == ".ply":
-        return read_ply(path)[0]
-    if suffix == ".off":
-        return read_off(path)[0]
+    if suffix in (".ply", ".off"):
+        verts, faces = (read_ply if suffix == ".ply" else read_off)(path)
+        if faces is not None and len(faces):
+            warnings.warn(f"{path}: a mesh; its {len(faces):,} faces are ignored and its "
+                          f"{len(verts):,} vertices read as the cloud (sample the surface "
+                          "for a uniform cloud)", stacklevel=3)
+        return verts
     if suffix in (".npy", ".npz"):
         obj = _load_np(path)
         if isinstance(obj, dict):
@@ -96,13 +132,26 @@ def read_mesh(path: str | Path) -> Mesh:
     return Mesh(torch.from_numpy(np.ascontiguousarray(verts)), torch.from_numpy(faces))
 
 
-def ensure_writable(path: str | Path, overwrite: bool) -> Path:
-    """``path`` with its folder created; an error if it exists and ``overwrite`` is False."""
+WRITE_SUFFIXES = (".xyz", ".txt", ".pts", ".ply", ".npy", ".npz")
+
+
+def ensure_writable(path: str | Path, overwrite: bool, point_suffix: bool = False) -> Path:
+    """``path`` with its folder created; an error if it exists and ``overwrite`` is False, or
+    (``point_suffix``) if its suffix is not a point-cloud format pcdkit writes."""
     path = Path(path)
+    if point_suffix and path.suffix.lower() not in WRITE_SUFFIXES:
+        raise PcdkitError(f"{path}: cannot write point clouds as {path.suffix!r}; use "
+                          f"{', '.join(WRITE_SUFFIXES)}")
+    if path.is_dir():
+        raise PcdkitError(f"{path}: is a directory; give a file name")
     if path.exists() and not overwrite:
-        raise PcdkitError(f"{path}: file exists; pass overwrite=True (CLI: --overwrite) to "
+        raise PcdkitError(f"{path}: file exists; use --overwrite (Python: overwrite=True) to "
                           "replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PcdkitError(f"{path.parent}: cannot create the output folder "
+                          f"({exc.strerror or exc})") from None
     return path
 
 
@@ -114,22 +163,17 @@ def write_points(
     path: str | Path, points: torch.Tensor | np.ndarray, overwrite: bool = False
 ) -> Path:
     """Write an (N, 3) cloud; the format follows the suffix; never overwrites unless asked."""
-    path = ensure_writable(path, overwrite)
+    path = ensure_writable(path, overwrite, point_suffix=True)
     arr = _np(points)
     pts = arr.reshape(-1, arr.shape[-1])
     suffix = path.suffix.lower()
     if suffix in (".xyz", ".txt", ".pts"):
-        write_xyz(path, pts)
-    elif suffix == ".ply":
-        write_ply(path, pts)
-    elif suffix == ".npy":
-        np.save(path, pts.astype(np.float32))
-    elif suffix == ".npz":
-        np.savez(path, points=pts.astype(np.float32))
-    else:
-        raise PcdkitError(f"{path}: cannot write point clouds as {suffix!r}; use .xyz, .txt, "
-                          ".ply, .npy or .npz")
-    return path
+        return atomic_write(path, lambda fh: write_xyz(fh, pts))
+    if suffix == ".ply":
+        return atomic_write(path, lambda fh: write_ply(fh, pts))
+    if suffix == ".npy":
+        return atomic_write(path, lambda fh: np.save(fh, pts.astype(np.float32)))
+    return atomic_write(path, lambda fh: np.savez(fh, points=pts.astype(np.float32)))
 
 
 def write_mesh(path: str | Path, mesh: Mesh, overwrite: bool = False) -> Path:
@@ -138,11 +182,10 @@ def write_mesh(path: str | Path, mesh: Mesh, overwrite: bool = False) -> Path:
     v, f = _np(mesh.vertices), _np(mesh.faces)
     suffix = path.suffix.lower()
     if suffix == ".off":
-        write_off(path, v, f)
-    elif suffix == ".ply":
-        write_ply(path, v, f)
-    elif suffix == ".npz":
-        np.savez(path, vertices=v.astype(np.float32), faces=f.astype(np.int64))
-    else:
-        raise PcdkitError(f"{path}: cannot write meshes as {suffix!r}; use .off, .ply or .npz")
-    return path
+        return atomic_write(path, lambda fh: write_off(fh, v, f))
+    if suffix == ".ply":
+        return atomic_write(path, lambda fh: write_ply(fh, v, f))
+    if suffix == ".npz":
+        return atomic_write(path, lambda fh: np.savez(fh, vertices=v.astype(np.float32),
+                                                      faces=f.astype(np.int64)))
+    raise PcdkitError(f"{path}: cannot write meshes as {suffix!r}; use .off, .ply or .npz")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from pcdkit.errors import DataError
-from pcdkit.io.checks import triangulate
+from pcdkit.io.checks import check_count, triangulate
 
 _TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
@@ -46,18 +47,20 @@ def _header(path: Path, data: bytes) -> tuple[str, list[_Element], int]:
             fmt = tok[1]
         elif tok[0] == "element" and len(tok) == 3:
             try:
-                elements.append(_Element(tok[1], int(tok[2])))
+                count = int(tok[2])
             except ValueError:
-                raise DataError(path, f"bad PLY element line {line!r}") from None
+                raise DataError(path, f"bad PLY element line {line[:80]!r}") from None
+            # every row takes at least one byte
+            elements.append(_Element(tok[1], check_count(path, tok[1], count, len(data))))
         elif tok[0] == "property" and elements:
             if tok[1] == "list" and len(tok) == 5:
                 elements[-1].lists.append((tok[4], _type(path, tok[2]), _type(path, tok[3])))
             elif len(tok) == 3:
                 elements[-1].props.append((tok[2], _type(path, tok[1])))
             else:
-                raise DataError(path, f"bad PLY property line {line!r}")
+                raise DataError(path, f"bad PLY property line {line[:80]!r}")
         else:
-            raise DataError(path, f"unexpected PLY header line {line!r}")
+            raise DataError(path, f"unexpected PLY header line {line[:80]!r}")
     if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
         raise DataError(path, f"unsupported PLY format {fmt!r}")
     return fmt, elements, body
@@ -167,9 +170,10 @@ def _binary_polygons(
 
 
 def write_ply(
-    path: Path, vertices: np.ndarray, faces: np.ndarray | None = None, ascii: bool = False
+    fh: BinaryIO, vertices: np.ndarray, faces: np.ndarray | None = None, ascii: bool = False
 ) -> None:
-    """Write x, y, z vertices (and triangle faces) as PLY, binary little-endian by default."""
+    """Write x, y, z vertices (and triangle faces) as PLY to a binary file handle, binary
+    little-endian by default."""
     v = np.asarray(vertices, dtype=np.float32)[:, :3]
     f = None if faces is None else np.asarray(faces, dtype=np.int32)
     head = ["ply", f"format {'ascii' if ascii else 'binary_little_endian'} 1.0",
@@ -178,15 +182,14 @@ def write_ply(
     if f is not None:
         head += [f"element face {len(f)}", "property list uchar int vertex_indices"]
     head.append("end_header")
-    with open(path, "wb") as fh:
-        fh.write(("\n".join(head) + "\n").encode("ascii"))
-        if ascii:
-            np.savetxt(fh, v, fmt="%.8g")
-            if f is not None:
-                np.savetxt(fh, np.concatenate([np.full((len(f), 1), 3), f], axis=1), fmt="%d")
-        else:
-            fh.write(v.astype("<f4").tobytes())
-            if f is not None:
-                rec = np.empty(len(f), dtype=[("n", "u1"), ("v", "<i4", (3,))])
-                rec["n"], rec["v"] = 3, f
-                fh.write(rec.tobytes())
+    fh.write(("\n".join(head) + "\n").encode("ascii"))
+    if ascii:
+        np.savetxt(fh, v, fmt="%.8g")
+        if f is not None:
+            np.savetxt(fh, np.concatenate([np.full((len(f), 1), 3), f], axis=1), fmt="%d")
+    else:
+        fh.write(v.astype("<f4").tobytes())
+        if f is not None:
+            rec = np.empty(len(f), dtype=[("n", "u1"), ("v", "<i4", (3,))])
+            rec["n"], rec["v"] = 3, f
+            fh.write(rec.tobytes())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from pcdkit.errors import DataError
-from pcdkit.io.checks import triangulate
+from pcdkit.io.checks import check_count, triangulate
 
 
 def _data_lines(text: str) -> list[str]:
@@ -53,9 +54,9 @@ def read_xyz(path: Path) -> np.ndarray:
     return _numbers(path, rows, 1, "data row")
 
 
-def write_xyz(path: Path, points: np.ndarray) -> None:
-    """One ``x y z`` row per point."""
-    np.savetxt(path, np.asarray(points), fmt="%.8f")
+def write_xyz(fh: BinaryIO, points: np.ndarray) -> None:
+    """One ``x y z`` row per point, to a binary file handle."""
+    np.savetxt(fh, np.asarray(points), fmt="%.8f")
 
 
 def read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +76,9 @@ def read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         n_v, n_f = int(head[0]), int(head[1])
     except (ValueError, IndexError):
-        raise DataError(path, f"bad OFF counts line {' '.join(head)!r}") from None
+        raise DataError(path, f"bad OFF counts line {' '.join(head)[:80]!r}") from None
+    check_count(path, "vertices", n_v)  # too large is reported as truncated below
+    check_count(path, "faces", n_f)
     if n_v == 0:
         raise DataError(path, "mesh has no vertices (empty)")
     if len(rest) < n_v + n_f:
@@ -98,10 +101,9 @@ def read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return verts, triangulate(path, polys)
 
 
-def write_off(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
-    """Write a triangle mesh as OFF."""
-    with open(path, "w", encoding="ascii") as fh:
-        fh.write(f"OFF\n{len(vertices)} {len(faces)} 0\n")
-        np.savetxt(fh, np.asarray(vertices)[:, :3], fmt="%.8f")
-        f = np.asarray(faces, dtype=np.int64)
-        np.savetxt(fh, np.concatenate([np.full((len(f), 1), 3), f], axis=1), fmt="%d")
+def write_off(fh: BinaryIO, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Write a triangle mesh as OFF to a binary file handle."""
+    fh.write(f"OFF\n{len(vertices)} {len(faces)} 0\n".encode("ascii"))
+    np.savetxt(fh, np.asarray(vertices)[:, :3], fmt="%.8f")
+    f = np.asarray(faces, dtype=np.int64)
+    np.savetxt(fh, np.concatenate([np.full((len(f), 1), 3), f], axis=1), fmt="%d")

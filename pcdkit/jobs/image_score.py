@@ -31,7 +31,7 @@ from pcdkit.generation.loss import igo_score_loss
 from pcdkit.generation.samplers import probability_flow, reverse_sde
 from pcdkit.heads.base import IGOHeadSet
 from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.state import load_state, save_state
+from pcdkit.jobs.state import load_state, restoring, save_state
 from pcdkit.metrics.frechet import frechet_distance
 from pcdkit.render import pyplot, save_image_grid
 from pcdkit.rundir import read_history
@@ -147,14 +147,15 @@ class ImageScoreJob:
     def _restore(self, path: Path, net: ScoreUNet, heads: IGOHeadSet | None,
                  ema: AveragedModel, opt: torch.optim.Optimizer, gen: torch.Generator) -> int:
         state = load_state(path)
-        net.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        if heads is not None:
-            heads.load_state_dict(state["heads"])
-        opt.load_state_dict(state["optimizer"])
+        with restoring(path):
+            net.load_state_dict(state["model"])
+            ema.load_state_dict(state["ema"])
+            if heads is not None:
+                heads.load_state_dict(state["heads"])
+            opt.load_state_dict(state["optimizer"])
+            gen.set_state(state["rng"])
         for group in opt.param_groups:
             group["lr"] = self.s["lr"]
-        gen.set_state(state["rng"])
         return int(state["step"])
 
     @staticmethod

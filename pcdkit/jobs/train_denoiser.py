@@ -30,7 +30,7 @@ from pcdkit.corruptions.gaussian import GaussianNoise
 from pcdkit.errors import PcdkitError
 from pcdkit.heads.igo_score_denoise import IGOScoreDenoiseNet
 from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.state import load_state, save_state
+from pcdkit.jobs.state import load_state, restoring, save_state
 from pcdkit.metrics.base import P2M, Chamfer
 from pcdkit.metrics.protocol import evaluate_shape
 from pcdkit.render import pyplot
@@ -251,18 +251,19 @@ class TrainDenoiserJob:
     def _restore(self, ctx: JobContext, net: torch.nn.Module, opt: torch.optim.Optimizer,
                  gen: torch.Generator, ema: torch.optim.swa_utils.AveragedModel | None
                  ) -> tuple[int, float]:
-        state = load_state(self._state_path(ctx), ctx.world_size)
-        net.load_state_dict(state["model"])
-        if ema is not None:
-            if "ema" in state:
+        path = self._state_path(ctx)
+        state = load_state(path, ctx.world_size)
+        with restoring(path):
+            net.load_state_dict(state["model"])
+            if ema is not None and "ema" in state:
                 ema.load_state_dict(state["ema"])
-            else:  # EMA switched on at this resume: start the average at today's weights
+            elif ema is not None:  # EMA switched on at this resume: start at today's weights
                 ema.module.load_state_dict(net.state_dict())
                 ctx.run.log.info("job.ema_decay: no average in the checkpoint, starting one")
-        opt.load_state_dict(state["optimizer"])
+            opt.load_state_dict(state["optimizer"])
+            gen.set_state(state["rng"][ctx.rank])
         for group, lr in zip(opt.param_groups, self._group_lrs(), strict=True):
             group["lr"] = lr  # the pipeline's lr wins, so a resume can change it
-        gen.set_state(state["rng"][ctx.rank])
         ctx.run.log.info("resumed at step %d", state["step"])
         if ctx.is_primary:
             ctx.run.truncate_history(int(state["step"]))

@@ -31,7 +31,7 @@ from pcdkit.datasets.trajectories import Trajectories
 from pcdkit.dynamics.me_node import MixedEffectNODE
 from pcdkit.errors import PcdkitError
 from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.state import load_state, save_state
+from pcdkit.jobs.state import load_state, restoring, save_state
 from pcdkit.ode import ODEFailure
 from pcdkit.render import pyplot
 from pcdkit.rundir import read_history
@@ -104,10 +104,11 @@ class TrainDynamicsJob:
         step = 0
         if ctx.resume:
             state = load_state(state_path)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            gen.set_state(state["rng"])
+            with restoring(state_path):
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+                sched.load_state_dict(state["scheduler"])
+                gen.set_state(state["rng"])
             step = int(state["step"])
             ctx.run.log.info("resumed at step %d", step)
             ctx.run.truncate_history(step)

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from pcdkit.errors import PcdkitError, PluginError
 from pcdkit.geometry.normalize import normalize_unit_sphere
 from pcdkit.structures import Mesh
 
@@ -24,29 +25,42 @@ def evaluate_shape(
     pred: torch.Tensor, metrics: Mapping[str, Any], *, gt: torch.Tensor | None = None,
     mesh: Mesh | None = None,
 ) -> dict[str, float]:
-    """Apply every metric to one predicted cloud under the protocol; raw (unscaled) values."""
+    """Apply every metric to one predicted cloud under the protocol; raw (unscaled) values.
+
+    A metric that raises anything but a pcdkit error is reported as a :class:`PluginError`
+    naming it (third-party metrics must not end the CLI in a bare traceback).
+    """
+    frames: dict[str, tuple[Any, torch.Tensor]] = {}  # reference and prediction per frame
+
+    def framed(kind: str) -> tuple[Any, torch.Tensor]:
+        if kind not in frames:
+            if kind == "mesh":
+                verts, tf = normalize_unit_sphere(mesh.vertices.to(pred))
+                frames[kind] = (Mesh(verts, mesh.faces.to(pred.device)), tf.apply(pred))
+            else:
+                ref, tf = normalize_unit_sphere(gt.to(pred))
+                frames[kind] = (ref, tf.apply(pred))
+        return frames[kind]
+
     out: dict[str, float] = {}
-    gt_frame = mesh_frame = None
     for name, metric in metrics.items():
         frame = getattr(metric, "frame", "points")
-        if frame == "tensor":
-            if gt is None:
-                raise ValueError(f"metric {name!r} needs a ground-truth tensor")
-            out[name] = float(metric(pred, gt))
-        elif frame == "mesh":
-            if mesh is None:
-                raise ValueError(f"metric {name!r} needs a mesh, and this dataset item has none")
-            if mesh_frame is None:
-                verts, tf = normalize_unit_sphere(mesh.vertices.to(pred))
-                mesh_frame = (Mesh(verts, mesh.faces.to(pred.device)), tf.apply(pred))
-            out[name] = float(metric(mesh_frame[1], mesh_frame[0]))
-        else:
-            if gt is None:
-                raise ValueError(f"metric {name!r} needs a ground-truth point cloud")
-            if gt_frame is None:
-                ref, tf = normalize_unit_sphere(gt.to(pred))
-                gt_frame = (ref, tf.apply(pred))
-            out[name] = float(metric(gt_frame[1], gt_frame[0]))
+        if frame == "mesh" and mesh is None:
+            raise ValueError(f"metric {name!r} needs a mesh, and this dataset item has none")
+        if frame != "mesh" and gt is None:
+            what = "tensor" if frame == "tensor" else "point cloud"
+            raise ValueError(f"metric {name!r} needs a ground-truth {what}")
+        try:
+            if frame == "tensor":
+                out[name] = float(metric(pred, gt))
+            else:
+                ref, moved = framed(frame)
+                out[name] = float(metric(moved, ref))
+        except PcdkitError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a metric's own failure, named
+            raise PluginError(f"metric {name!r} ({type(metric).__module__}) raised "
+                              f"{type(exc).__name__}: {exc}") from exc
     return out
 
 

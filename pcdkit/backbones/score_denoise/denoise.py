@@ -16,6 +16,7 @@ import math
 import torch
 
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
+from pcdkit.errors import PcdkitError
 from pcdkit.geometry.fps import farthest_point_sampling
 from pcdkit.geometry.knn import gather_neighbours, knn
 from pcdkit.geometry.normalize import normalize_unit_sphere
@@ -61,6 +62,24 @@ def _patch_denoise(net: ScoreDenoiseNet, pts: torch.Tensor, patch_size: int, see
     return merged[farthest_point_sampling(merged, N, backend=backend)]
 
 
+def min_points(net: ScoreDenoiseNet) -> int:
+    """Fewest points a cloud (or patch) needs: the feature graphs' k neighbours plus itself."""
+    return max(conv.k for conv in net.feature_net.convs) + 1
+
+
+def _draw(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """One index (1,) drawn with probability proportional to ``weights`` (N,), any N."""
+    if len(weights) <= MULTINOMIAL_MAX:
+        return torch.multinomial(weights, 1, generator=gen)
+    # torch.multinomial refuses more than 2^24 categories: invert the cumulative sum instead
+    c = torch.cumsum(weights.double(), 0)
+    u = torch.rand(1, generator=gen, dtype=torch.float64) * c[-1]
+    return torch.searchsorted(c, u).clamp_max(len(weights) - 1)
+
+
+MULTINOMIAL_MAX = 2 ** 24
+
+
 def kmeans(points: torch.Tensor, k: int, iters: int = 30, seed: int = 0) -> torch.Tensor:
     """Cluster labels (N,) by Lloyd's algorithm from a k-means++ start, seeded."""
     gen = torch.Generator().manual_seed(seed)
@@ -68,7 +87,7 @@ def kmeans(points: torch.Tensor, k: int, iters: int = 30, seed: int = 0) -> torc
     centres = points[torch.randint(N, (1,), generator=gen)]
     for _ in range(1, k):
         d = torch.cdist(points, centres).amin(1).square()
-        centres = torch.cat([centres, points[torch.multinomial(d.cpu(), 1, generator=gen)]])
+        centres = torch.cat([centres, points[_draw(d.cpu(), gen)]])
     labels = torch.zeros(N, dtype=torch.long, device=points.device)
     for it in range(iters):
         new = torch.cdist(points, centres).argmin(1)
@@ -89,7 +108,13 @@ def denoise_cloud(
     cluster_size: int = 30000, cluster_seed_k: float = 5, backend: str = "auto",
     encoder: torch.nn.Module | None = None, decoder: torch.nn.Conv1d | None = None,
 ) -> torch.Tensor:
-    """Denoise one (N, 3) cloud; clouds above ``cluster_above`` points are split by k-means."""
+    """Denoise one (N, 3) cloud; clouds above ``cluster_above`` points are split by k-means
+    (a cluster too small for the network's neighbourhoods passes through unchanged)."""
+    least = min_points(net)
+    if points.ndim != 2 or points.shape[-1] != 3 or points.shape[0] < least:
+        raise PcdkitError(f"score-denoise needs an (N, 3) cloud of at least {least} points "
+                          f"(its feature graphs take {least - 1} neighbours), got "
+                          f"{tuple(points.shape)}")
     kw = dict(steps=steps, step_size=step_size, decay=decay, neighbours=neighbours,
               encoder=encoder, decoder=decoder)
     if points.shape[0] > cluster_above:
@@ -97,7 +122,8 @@ def denoise_cloud(
         parts = []
         for c in range(int(labels.max()) + 1):
             part = points[labels == c]
-            if len(part) == 0:
+            if len(part) < least:
+                parts.append(part)
                 continue
             normed, tf = normalize_unit_sphere(part)
             for _ in range(passes):

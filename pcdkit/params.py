@@ -77,6 +77,8 @@ def short_repr(value: Any, limit: int = 80) -> str:
 
 
 INT64 = 2 ** 63  # torch and NumPy seeds and sizes are 64-bit
+#: largest seed: jobs derive further seeds from it (seed * 1000 + rank) within torch's 64 bits
+SEED_MAX = 2 ** 32 - 1
 
 
 def coerce(value: Any, tp: Any, key: str, problems: list[tuple[str, str]]) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from pcdkit.errors import ConfigError, PcdkitError
-from pcdkit.params import Param, did_you_mean, param_schema, short_repr, validate_params
+from pcdkit.params import SEED_MAX, Param, did_you_mean, param_schema, short_repr, validate_params
 from pcdkit.plugin import PluginSpec, Slot
 from pcdkit.registry import Registry, default
 
@@ -32,7 +32,8 @@ TOP_LEVEL = (
     Param("name", str, None, "run name; default: the pipeline file's stem"),
     Param("description", str, "", "free text, copied to the run directory"),
     Param("device", str, "auto", "auto | cpu | cuda | cuda:N (auto = CUDA when available)"),
-    Param("seed", int, 0, "seed of every random generator; CPU runs are repeatable"),
+    Param("seed", int, 0, "seed of every random generator; CPU runs are repeatable",
+          minimum=0, maximum=SEED_MAX),
 )
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -135,6 +136,14 @@ def _check_size(root: yaml.Node) -> None:
     size(root, 0)
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """`` line L, column C: invalid YAML: problem`` on one line."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{where} invalid YAML: {problem}"
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a pipeline file with :func:`safe_yaml`; errors name the file (and line)."""
     path = Path(path)
@@ -152,10 +161,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = safe_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PcdkitError(f"{path}:{where}: invalid YAML: {problem}") from None
+        raise PcdkitError(f"{path}:{yaml_problem(exc)}") from None
     if data is None:
         raise PcdkitError(f"{path}: the pipeline file is empty")
     if not isinstance(data, dict):

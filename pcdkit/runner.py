@@ -87,13 +87,15 @@ def _remove_unstarted(path: Path) -> None:
 def _check_resumable(pipe: Pipeline, run: RunDir) -> None:
     import yaml
 
-    from pcdkit.pipeline import safe_yaml
+    from pcdkit.pipeline import safe_yaml, yaml_problem
 
     file = run.path / "config.yaml"
     try:
         before = safe_yaml(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise PcdkitError(f"--resume {file}: unreadable ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise PcdkitError(f"--resume {file}:{yaml_problem(exc)}") from None
     if not isinstance(before, dict) or not isinstance(before.get("job"), dict):
         raise PcdkitError(f"--resume {file}: not a pipeline written by pcdkit (expected a "
                           "mapping with a 'job' section)")

@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pcdkit.params import SEED_MAX
 from pcdkit.plugin import Param, PluginSpec, hookimpl
 
-_RES = Param("resolution", int, 10000, "points per cloud", minimum=1)
+_RES = Param("resolution", int, 10000, "points per cloud", minimum=1, maximum=10_000_000)
 _SAMPLER = Param("sampler", Literal["poisson", "uniform"], "poisson",
                  "Poisson-disk (PU-Net protocol) or area-weighted uniform surface sampling")
+def _seed(doc: str) -> Param:
+    return Param("seed", int, 0, doc, minimum=0, maximum=SEED_MAX)
+
+
 _SHAPES = Param("shapes", list[str] | None, None, "subset of shape names (default: all)")
 
 
@@ -21,7 +26,7 @@ def pcdkit_datasets() -> list[PluginSpec]:
             "dataset", "procedural", "pcdkit.datasets.procedural:procedural",
             doc="Embedded shapes (platonic solids, torus, superquadrics, genus-2) as meshes; "
                 "clouds sampled at the requested resolution. Needs no files.",
-            params=(_SHAPES, _RES, _SAMPLER, Param("seed", int, 0, "sampling seed")),
+            params=(_SHAPES, _RES, _SAMPLER, _seed("sampling seed")),
         ),
         PluginSpec(
             "dataset", "generated-shapes", "pcdkit.datasets.generated:generated_shapes",
@@ -30,7 +35,7 @@ def pcdkit_datasets() -> list[PluginSpec]:
                 "plates, displaced surfaces. Different seeds give disjoint shapes.",
             params=(
                 Param("count", int, 100, "number of shapes", minimum=1, maximum=100_000),
-                Param("seed", int, 0, "generator seed (train and validate on different ones)"),
+                _seed("generator seed (train and validate on different ones)"),
                 _RES, _SAMPLER,
                 Param("families", list[str] | None, None,
                       "subset of superquadric, supertoroid, blobby, csg, displaced (default all)"),
@@ -58,7 +63,7 @@ def pcdkit_datasets() -> list[PluginSpec]:
                 "hash.",
             params=(
                 Param("root", Path, doc="folder of meshes", is_input=True),
-                _RES, _SAMPLER, Param("seed", int, 0, "sampling seed"), _SHAPES,
+                _RES, _SAMPLER, _seed("sampling seed"), _SHAPES,
                 Param("cache_dir", Path | None, None,
                       "cache folder (default $PCDKIT_CACHE or ~/.cache/pcdkit)"),
                 Param("cache", bool, True, "cache sampled clouds on disk"),
@@ -91,7 +96,7 @@ def pcdkit_datasets() -> list[PluginSpec]:
                 Param("angle_range", float, 2.0, "qpos[2:] ~ U(-r, r)", minimum=0.0),
                 Param("vel_range", float, 2.0, "qvel ~ U(-r, r) (IGO: 2; Latent ODE: 5)",
                       minimum=0.0),
-                Param("seed", int, 0, "simulation seed"),
+                _seed("simulation seed"),
                 Param("cache", bool, True, "store generated data in the pcdkit cache"),
             ),
         ),
@@ -110,7 +115,7 @@ def pcdkit_datasets() -> list[PluginSpec]:
                 Param("max_start", float, 1.5707963267948966, "theta0 ~ U(-s, s) (pi/2)",
                       minimum=0.0),
                 Param("digits", list[int] | None, None, "keep only these digits"),
-                Param("seed", int, 0, "sequence seed"),
+                _seed("sequence seed"),
                 Param("cache", bool, True, "store generated data in the pcdkit cache"),
             ),
         ),

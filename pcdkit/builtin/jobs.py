@@ -8,6 +8,10 @@ from typing import Literal
 from pcdkit.builtin import GeometryBackend
 from pcdkit.plugin import Param, PluginSpec, Slot, hookimpl
 
+#: upper bounds where a larger value can only be a typo (1e9 steps is decades on this CPU)
+MAX_STEPS = 10 ** 9
+MAX_BATCH = 4096
+
 
 @hookimpl
 def pcdkit_jobs() -> list[PluginSpec]:
@@ -41,8 +45,10 @@ def pcdkit_jobs() -> list[PluginSpec]:
             doc="Supervised score-matching training of the score-denoise backbone (reference "
                 "loss), resumable, DDP under torchrun.",
             params=(
-                Param("iterations", int, 1000, "optimiser steps in total", minimum=1),
-                Param("batch_size", int, 32, "patches per step (per process)", minimum=1),
+                Param("iterations", int, 1000, "optimiser steps in total", minimum=1,
+                      maximum=MAX_STEPS),
+                Param("batch_size", int, 32, "patches per step (per process)", minimum=1,
+                      maximum=MAX_BATCH),
                 Param("lr", float, 1e-4, "Adam learning rate", minimum=0.0),
                 Param("patch_size", int, 1000, "noisy points per patch", minimum=33),
                 Param("patch_ratio", float, 1.2, "clean patch size / noisy patch size"),
@@ -131,8 +137,10 @@ def pcdkit_jobs() -> list[PluginSpec]:
             doc="Train a latent dynamics model on panel data; interpolation / extrapolation "
                 "MSE (integrated through the observed window), figures, resumable.",
             params=(
-                Param("iterations", int, 2000, "optimiser steps", minimum=1),
-                Param("batch_size", int, 50, "subjects per step", minimum=1),
+                Param("iterations", int, 2000, "optimiser steps", minimum=1,
+                      maximum=MAX_STEPS),
+                Param("batch_size", int, 50, "subjects per step", minimum=1,
+                      maximum=MAX_BATCH),
                 Param("lr", float, 1e-3, "Adamax learning rate", minimum=0.0),
                 Param("lr_decay", float, 0.999, "learning-rate factor per epoch", minimum=0.0),
                 Param("grad_clip", float, 1.0, "gradient-norm clip (0: off)", minimum=0.0),
@@ -159,8 +167,8 @@ _ALPHA = Param("alpha", float, 1.0, "IGO weight of the final iterate's loss (1 -
                "to the intermediate iterates; needs a head)", minimum=0.0, maximum=1.0)
 _IMAGE_SCORE = (
     Param("iterations", int, 2000, "optimiser steps (0: only sample from init_checkpoint)",
-          minimum=0),
-    Param("batch_size", int, 64, "images per step", minimum=1),
+          minimum=0, maximum=MAX_STEPS),
+    Param("batch_size", int, 64, "images per step", minimum=1, maximum=MAX_BATCH),
     Param("lr", float, 1e-3, "Adam learning rate", minimum=0.0),
     Param("ema_decay", float, 0.999, "decay of the weight average used for sampling",
           minimum=0.0, maximum=1.0),

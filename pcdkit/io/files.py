@@ -45,8 +45,9 @@ def _npy_header(path: Path, fh: BinaryIO, available: int, member: str = "") -> N
         if version not in readers:
             raise ValueError(f"format version {version} is not supported")
         shape, _, dtype = readers[version](fh)
-    except (ValueError, OSError, EOFError, SyntaxError) as exc:
-        raise DataError(path, f"cannot read NumPy{where} header ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - NumPy parses the header with Python's tokenizer,
+        # which raises ValueError, SyntaxError, TokenError, ... on damaged headers
+        raise DataError(path, f"cannot read NumPy{where} header ({type(exc).__name__})") from None
     if dtype.hasobject:
         raise DataError(path, f"NumPy{where} holds Python objects (dtype {dtype}); pcdkit reads "
                               "numeric arrays only, never pickles")

@@ -69,3 +69,30 @@ def test_mesh_folder_caches_by_content(tmp_path: Path, standin: Path, cache_dir:
 def test_mesh_folder_without_meshes_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PcdkitError, match="no meshes"):
         registry.create("dataset", "mesh-folder", {"root": str(tmp_path)})
+
+
+def test_generated_shapes_are_seeded_distinct_and_cached(cache_dir: Path) -> None:
+    from pcdkit.datasets.generated import FAMILIES, generate_mesh
+
+    settings = {"count": 10, "resolution": 500, "grid": 32}
+    ds = registry.create("dataset", "generated-shapes", settings)
+    assert [n.split("-")[0] for n in ds.names[:5]] == sorted(FAMILIES)
+    shapes = list(ds)
+    for s in shapes:  # centred, inside the unit sphere, touching it
+        radius = s.mesh.vertices.norm(dim=1).max()
+        assert s.points.shape == (500, 3) and abs(float(radius) - 1) < 1e-5
+    again = registry.create("dataset", "generated-shapes", settings)[3]
+    assert torch.equal(again.points, shapes[3].points)  # from the cache, identical
+    assert len(list((cache_dir / "generated-shapes").iterdir())) == 10
+    # shape i depends on (seed, i) only; another seed gives other shapes of each family
+    assert torch.equal(generate_mesh("csg", 0, 1, 32).vertices, shapes[1].mesh.vertices)
+    other = generate_mesh("csg", 1, 1, 32)
+    assert other.vertices.shape != shapes[1].mesh.vertices.shape or not torch.equal(
+        other.vertices, shapes[1].mesh.vertices)
+    sizes = {tuple(s.mesh.faces.shape) for s in shapes}
+    assert len(sizes) >= 6  # ten distinct meshes, not copies
+
+
+def test_generated_shapes_family_filter_is_checked() -> None:
+    with pytest.raises(PcdkitError, match="did you mean 'blobby'"):
+        registry.create("dataset", "generated-shapes", {"families": ["blobyy"]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -112,8 +113,18 @@ class RunDir:
         if self._history_fields is None:
             self._history_fields = list(fields or row)
             if file.is_file():  # a resumed run keeps its history and header
-                with open(file, encoding="utf-8") as f:
-                    self._history_fields = next(csv.reader(f), self._history_fields)
+                with open(file, newline="", encoding="utf-8") as f:
+                    old = list(csv.DictReader(f))
+                    f.seek(0)
+                    header = next(csv.reader(f), [])
+                added = [c for c in self._history_fields if c not in header]
+                self._history_fields = header + added
+                if added:  # a resume that logs more columns: widen the header, keep the rows
+                    buf = io.StringIO()
+                    writer = csv.DictWriter(buf, self._history_fields)
+                    writer.writeheader()
+                    writer.writerows(old)
+                    atomic_write_text(file, buf.getvalue())
             else:
                 with open(file, "w", newline="", encoding="utf-8") as f:
                     csv.DictWriter(f, self._history_fields).writeheader()

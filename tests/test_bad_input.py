@@ -379,3 +379,15 @@ def test_a_misspelled_hook_is_listed_as_broken() -> None:
     reg.register_module(module, "typo")
     rows = [r for r in reg.list() if r.name == "typo"]
     assert rows and "did you mean 'pcdkit_metrics'" in rows[0].status
+
+
+def test_a_resume_that_logs_more_columns_keeps_the_old_rows(tmp_path: Path) -> None:
+    run = RunDir.create("h", out=tmp_path / "run")
+    run.append_history({"step": 1, "loss": 0.5}, ["step", "loss"])
+    run.close()
+    (run.path / "config.yaml").write_text("job: {plugin: evaluate}\n")
+    again = RunDir.resume(run.path)
+    again.append_history({"step": 2, "loss": 0.4, "val": 3.0}, ["step", "loss", "val"])
+    again.close()
+    assert (run.path / "metrics.csv").read_text().splitlines() == [
+        "step,loss,val", "1,0.5,", "2,0.4,3.0"]

@@ -37,6 +37,7 @@ from pcdkit.render import pyplot
 from pcdkit.rundir import read_history
 
 FIELDS = ("step", "loss", "lr", "grad_norm", "seconds", "val_cd", "val_p2m")
+EMA_FIELDS = ("val_cd_raw", "val_p2m_raw")  # the raw weights beside their average
 
 
 class TrainDenoiserJob:
@@ -180,6 +181,14 @@ class TrainDenoiserJob:
                                      device, ctx.pipeline.seed)
                 last_val = val["cd"]
                 row["val_cd"], row["val_p2m"] = val["cd"], val["p2m"]
+                if ema is not None:  # what the average buys, measured on the same shapes
+                    raw = _backbone(trained)
+                    if s["bn_recalibration"] > 0:
+                        raw = self._recalibrated(raw, clouds, device,
+                                                 ctx.pipeline.seed * 1000 + 7 + done)
+                    raw_val = self._validate(raw, val_items, device, ctx.pipeline.seed)
+                    row["val_cd_raw"], row["val_p2m_raw"] = raw_val["cd"], raw_val["p2m"]
+                    val |= {f"raw_{k}": v for k, v in raw_val.items()}
                 if ctx.is_primary:
                     ctx.run.log.info("step %d validation: %s", done, val)
                     _plot(ctx.run.path)  # the curve so far, for a person watching a long run
@@ -194,7 +203,8 @@ class TrainDenoiserJob:
                     row |= heads.diversity(net)
                 loss_sum, loss_n = 0.0, 0
                 if ctx.is_primary:
-                    fields = FIELDS + (tuple(heads.diversity(net)) if heads is not None else ())
+                    fields = (FIELDS + (EMA_FIELDS if ema is not None else ())
+                              + (tuple(heads.diversity(net)) if heads is not None else ()))
                     ctx.run.append_history(row, fields)
                     if writer is not None:
                         for k in ("loss", "val_cd"):
@@ -392,10 +402,14 @@ def _plot(path: Path) -> None:
     steps = [int(r["step"]) for r in rows]
     axes[0].plot(steps, [float(r["loss"]) for r in rows])
     axes[0].set(xlabel="step", ylabel="loss", title="training loss", yscale="log")
-    val = [(int(r["step"]), float(r["val_cd"])) for r in rows if r.get("val_cd")]
-    if val:
-        axes[1].plot(*zip(*val, strict=True), marker="o")
-    axes[1].set(xlabel="step", ylabel="CD", title="validation Chamfer distance")
+    for col, label in (("val_cd", "exported weights"), ("val_cd_raw", "raw weights (EMA off)")):
+        val = [(int(r["step"]), float(r[col])) for r in rows if r.get(col)]
+        if val:
+            axes[1].plot(*zip(*val, strict=True), marker="o", label=label)
+    axes[1].set(xlabel="step", ylabel="CD (mean over val_noises)",
+                title="validation Chamfer distance")
+    if any(r.get("val_cd_raw") for r in rows):
+        axes[1].legend(fontsize=7)
     for ax, suffix, label in ((axes[2:3], "_cos", "cosine similarity"),
                               (axes[3:4], "_dist", "Euclidean distance")):
         for col in (c for c in diversity if c.endswith(suffix)):

@@ -203,22 +203,34 @@ def generated_shapes(
 
     def load(name: str) -> Shape:
         family, _, index = name.rsplit("-", 2)
-        mesh = generate_mesh(family, seed, int(index), grid)
         if not cache:
+            mesh = generate_mesh(family, seed, int(index), grid)
             return Shape(name, sample_surface(mesh, resolution, sampler, int(index)), mesh)
         from pcdkit.datasets.folders import default_cache_dir
 
         key = json.dumps([GENERATOR_VERSION, name, grid, resolution, sampler])
         folder = Path(cache_dir) if cache_dir else default_cache_dir() / "generated-shapes"
         path = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt"
-        if path.is_file():
-            try:
-                return Shape(name, torch.load(path, weights_only=True), mesh)
-            except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt
-                pass
-        points = sample_surface(mesh, resolution, sampler, int(index))
-        atomic_torch_save(points.contiguous(), path)
+        entry = _read_cache(path)
+        if entry is not None and "faces" in entry:  # meshing costs more than loading
+            return Shape(name, entry["points"], Mesh(entry["vertices"], entry["faces"]))
+        mesh = generate_mesh(family, seed, int(index), grid)
+        points = (entry["points"] if entry is not None else
+                  sample_surface(mesh, resolution, sampler, int(index)))
+        atomic_torch_save({"points": points.contiguous(), "vertices": mesh.vertices,
+                           "faces": mesh.faces}, path)
         return Shape(name, points, mesh)
 
     return ShapeDataset(names, load)
 
+
+
+def _read_cache(path: Path) -> dict[str, torch.Tensor] | None:
+    """A cache entry as a dict (entries of the first format held the points alone)."""
+    if not path.is_file():
+        return None
+    try:
+        obj = torch.load(path, weights_only=True)
+    except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt
+        return None
+    return {"points": obj} if isinstance(obj, torch.Tensor) else obj

@@ -64,8 +64,8 @@ def test_converted_weights_reproduce_the_reference_outputs(converted: Path, gold
 def test_bfloat16_products_stay_close_to_float32(converted: Path, golden: Path) -> None:
     g = np.load(golden / "score_denoise_patch.npz")
     net = load_network(converted)
-    net.score_net.matmul_dtype = torch.bfloat16
-    out = denoise_patches(net, torch.from_numpy(g["patch"])[None])[0].numpy()
+    out = denoise_patches(net, torch.from_numpy(g["patch"])[None],
+                          matmul_dtype=torch.bfloat16)[0].numpy()
     err = np.linalg.norm(out - g["denoised_30_steps"], axis=1)
     moved = np.linalg.norm(g["denoised_30_steps"] - g["patch"], axis=1)
     assert err.mean() < 0.05 * moved.mean() and err.max() < 0.02

@@ -43,7 +43,12 @@ class Prediction:
 
 
 class _Dynamics(nn.Module):
-    """dz/dt (and dz_tau/dt) for a batch of K x B latent states, with mixed effects ``w``."""
+    """dz/dt (and dz_tau/dt) for a batch of K x B latent states, with mixed effects ``w``.
+
+    ``w`` travels in the ODE state, ``(z, w)`` with dw/dt = 0, never as an attribute: the
+    adjoint method integrates backwards after the forward solve has returned, and must see the
+    same ``w`` (and give its gradient).
+    """
 
     def __init__(self, latents: int, units: int, igo: bool, tau: float) -> None:
         super().__init__()
@@ -53,10 +58,16 @@ class _Dynamics(nn.Module):
         if self.e_tau is not None:
             nn.init.zeros_(self.e_tau.weight)
             nn.init.zeros_(self.e_tau.bias)
-        self.w: torch.Tensor | None = None  # set per solve: (K, B, me_dim) or None
 
-    def forward(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        w = 1.0 if self.w is None else self.w
+    def forward(self, t: torch.Tensor, state: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Derivative of ``z`` (K, B, L[x2]) or of ``(z, w)`` with w (K, B, me_dim)."""
+        if isinstance(state, tuple):
+            z, w = state
+            return self._dz(z, w), torch.zeros_like(w)
+        return self._dz(state, 1.0)
+
+    def _dz(self, state: torch.Tensor, w: torch.Tensor | float) -> torch.Tensor:
         if self.e_tau is None:
             return self.net(state) * w
         z, z_tau = state.split(self.latents, -1)
@@ -118,11 +129,11 @@ class MixedEffectNODE(nn.Module):
         """Integrate (K, B, latents) initial states over ``times`` (from times[0]) and decode;
         with IGO, the intermediate pathway is decoded at ``intermediate_at`` (default: all)."""
         state = torch.cat([z0, z0], -1) if self.igo else z0
-        self.dynamics.w = w
-        try:
+        if w is None:
             path, _ = solve(self.dynamics, state, times, **self.solver)  # (T, K, B, L[2])
-        finally:
-            self.dynamics.w = None
+        else:
+            (path, _), _ = solve(self.dynamics, (state, w.expand(*state.shape[:2], -1)), times,
+                                 **self.solver)
         path = path.permute(1, 2, 0, 3)  # (K, B, T, L[2])
 
         def dec(z: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ def farthest_point_sampling(
         first = torch.full((B,), start, dtype=torch.long, device=pts.device)
     which = pick(backend, pts.device, "fps")
     if which == "scipy":
-        rows = [_fps_kdtree(p.detach().double().numpy(), n, int(f))
+        rows = [_fps_kdtree(p.detach().double().cpu().numpy(), n, int(f))
                 for p, f in zip(pts, first.tolist(), strict=True)]
         idx = torch.from_numpy(np.stack(rows)).to(pts.device)
     elif which == "pytorch3d" and start == 0:

@@ -76,7 +76,8 @@ def _knn_scipy(q: torch.Tensor, r: torch.Tensor, k: int, norm: int) -> tuple[tor
     from scipy.spatial import cKDTree
 
     dists, idxs = [], []
-    for qb, rb in zip(q.detach().numpy(), r.detach().numpy(), strict=True):
+    # cKDTree is CPU-only: a CUDA tensor is searched on the host, the result goes back
+    for qb, rb in zip(q.detach().cpu().numpy(), r.detach().cpu().numpy(), strict=True):
         # threads pay off only for large queries; small ones (denoising patches) lose more to
         # thread start-up and lock waits than they gain
         workers = -1 if len(qb) * k >= _PARALLEL_QUERY else 1
@@ -84,7 +85,7 @@ def _knn_scipy(q: torch.Tensor, r: torch.Tensor, k: int, norm: int) -> tuple[tor
         d, i = d.reshape(len(qb), k), i.reshape(len(qb), k)
         dists.append(torch.from_numpy(d ** 2 if norm == 2 else d))
         idxs.append(torch.from_numpy(i.astype("int64")))
-    idx = torch.stack(idxs)
+    idx = torch.stack(idxs).to(q.device)
     # distances recomputed in the input precision, identical to what the torch backend returns
     return _exact(q, r, idx, norm), idx
 

@@ -123,8 +123,8 @@ def _use_brute_force(points: torch.Tensor, backend: str) -> bool:
 def _pruned_nearest(points: torch.Tensor, tris: torch.Tensor, min_area: float,
                     faces_query: bool) -> torch.Tensor:
     """KD-tree pruned exact minima in float64: per point (or, ``faces_query``, per triangle)."""
-    p = points.detach().double()
-    t = tris.detach().double()
+    p = points.detach().double().cpu()  # KD-tree pruning runs on the host
+    t = tris.detach().double().cpu()
     cent = t.mean(1)
     rad = (t - cent[:, None]).norm(dim=-1).amax(1).numpy()
     none = np.zeros(len(p))
@@ -138,7 +138,7 @@ def _pruned_nearest(points: torch.Tensor, tris: torch.Tensor, min_area: float,
                            lambda f_idx, p_idx: exact(p_idx, f_idx))
     else:
         best = _pruned_min(p.numpy(), none, cent.numpy(), rad, exact)
-    return torch.from_numpy(best).to(points.dtype)
+    return torch.from_numpy(best).to(device=points.device, dtype=points.dtype)
 
 
 def points_to_triangles(

@@ -47,7 +47,8 @@ class EvaluateJob:
         rows: list[dict[str, Any]] = []
         for i in ctx.progress(range(n), "evaluate", total=n):
             shape = dataset[i]
-            gen = torch.Generator(device=ctx.device).manual_seed(ctx.pipeline.seed * 100003 + i)
+            # a CPU generator on every device (pcdkit's policy): the same noise on CPU and CUDA
+            gen = torch.Generator().manual_seed(ctx.pipeline.seed * 100003 + i)
             gt = shape.points.to(ctx.device)
             mesh = shape.mesh.to(ctx.device) if shape.mesh is not None else None
             noisy = corruption(gt, generator=gen).x_t if corruption is not None else gt

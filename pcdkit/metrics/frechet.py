@@ -22,7 +22,7 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
                           f"{tuple(a.shape)} and {tuple(b.shape)}")
     if len(a) < 2 or len(b) < 2:
         raise PcdkitError("frechet distance: need at least 2 samples per set")
-    x, y = a.double().numpy(), b.double().numpy()
+    x, y = a.detach().double().cpu().numpy(), b.detach().double().cpu().numpy()
     mu_x, mu_y = x.mean(0), y.mean(0)
     cov_x, cov_y = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
     with warnings.catch_warnings():  # few samples give singular covariances: handled below

@@ -44,11 +44,11 @@ class ScoreDenoiser:
                  backend: str, heads: Path | None = None, tau: float | None = None,
                  matmul_precision: str = "float32") -> None:
         self.net = load_network(checkpoint, allow_pickle, backend)
-        self.net.score_net.matmul_dtype = getattr(torch, matmul_precision)
         self.settings = dict(passes=passes, steps=steps, step_size=step_size, decay=decay,
                              neighbours=neighbours, patch_size=patch_size, seed_k=seed_k,
                              batch_patches=batch_patches, cluster_above=cluster_above,
-                             cluster_size=cluster_size, backend=backend)
+                             cluster_size=cluster_size, backend=backend,
+                             matmul_dtype=getattr(torch, matmul_precision))
         if (heads is None) != (tau is None):
             raise PcdkitError("backbone: give both `heads` (an IGO heads checkpoint) and `tau` "
                               "to denoise through E_tau / D_tau, or neither")

@@ -27,10 +27,12 @@ def denoise_patches(
     net: ScoreDenoiseNet, patches: torch.Tensor, *, steps: int = 30, step_size: float = 0.2,
     decay: float = 0.95, neighbours: int = 4, backend: str = "auto",
     encoder: torch.nn.Module | None = None, decoder: torch.nn.Conv1d | None = None,
+    matmul_dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Gradient ascent on a batch of patches (P, K, 3) -> (P, K, 3).
 
-    ``encoder`` / ``decoder`` replace the first / last layer (IGO's E_tau / D_tau pathway).
+    ``encoder`` / ``decoder`` replace the first / last layer (IGO's E_tau / D_tau pathway);
+    ``matmul_dtype`` as in :meth:`ScoreNet.forward`.
     """
     net.eval()
     P, K, _ = patches.shape
@@ -40,7 +42,8 @@ def denoise_patches(
     for t in range(steps):
         _, idx = knn(patches, x, neighbours, backend=backend)  # (P, K, n)
         offsets = gather_neighbours(x, idx) - patches.unsqueeze(2)
-        score = net.score_net(offsets.reshape(P * K, neighbours, 3), feat, cond, last=decoder)
+        score = net.score_net(offsets.reshape(P * K, neighbours, 3), feat, cond, last=decoder,
+                              matmul_dtype=matmul_dtype)
         acc = torch.zeros_like(x).scatter_add_(
             1, idx.reshape(P, K * neighbours, 1).expand(-1, -1, 3),
             score.reshape(P, K * neighbours, 3))
@@ -107,6 +110,7 @@ def denoise_cloud(
     neighbours: int = 4, batch_patches: int = 16, cluster_above: int = 50000,
     cluster_size: int = 30000, cluster_seed_k: float = 5, backend: str = "auto",
     encoder: torch.nn.Module | None = None, decoder: torch.nn.Conv1d | None = None,
+    matmul_dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Denoise one (N, 3) cloud; clouds above ``cluster_above`` points are split by k-means
     (a cluster too small for the network's neighbourhoods passes through unchanged)."""
@@ -116,7 +120,7 @@ def denoise_cloud(
                           f"(its feature graphs take {least - 1} neighbours), got "
                           f"{tuple(points.shape)}")
     kw = dict(steps=steps, step_size=step_size, decay=decay, neighbours=neighbours,
-              encoder=encoder, decoder=decoder)
+              encoder=encoder, decoder=decoder, matmul_dtype=matmul_dtype)
     if points.shape[0] > cluster_above:
         labels = kmeans(points, math.ceil(points.shape[0] / cluster_size))
         parts = []

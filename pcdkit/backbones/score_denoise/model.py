@@ -186,32 +186,27 @@ class ScoreNet(nn.Module):
         return out
 
     def forward(self, offsets: torch.Tensor, feat: torch.Tensor,
-                cond: list[torch.Tensor] | None = None, last: nn.Conv1d | None = None
-                ) -> torch.Tensor:
+                cond: list[torch.Tensor] | None = None, last: nn.Conv1d | None = None,
+                matmul_dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Scores (M, K, 3) for offsets (M, K, 3) of M frames with centre features (M, F).
 
         ``cond`` (from :meth:`condition`) may be passed to reuse the feature terms. For
         inference (eval mode, no autograd) a fused path runs: BatchNorm as a per-channel affine
         map, folded into the next 1x1 conv where the algebra allows, and 1x1 convs as matrix
         products on (rows, channels), in place where possible. ``last`` replaces the output
-        layer (IGO's intermediate decoder D_tau).
+        layer (IGO's intermediate decoder D_tau). ``matmul_dtype`` is the dtype of the fused
+        path's hidden 128 x 128 products: bfloat16 is an opt-in speed-up on CPUs with
+        AVX512-BF16 (float32 accumulation, residual stream kept in float32).
         """
         cond = self.condition(feat) if cond is None else cond
         last = self.conv_out if last is None else last
         if not self.training and not torch.is_grad_enabled():
-            return self._eval_forward(offsets, cond, last)
+            return self._eval_forward(offsets, cond, last, matmul_dtype)
         fn = _compiled_train_forward() if self.compiled_training else _train_forward
         return fn(self, offsets, cond, last)
 
-    #: dtype of the hidden 128 x 128 products in the fused inference path; bfloat16 is an
-    #: opt-in speed-up (float32 accumulation, residual stream kept in float32)
-    matmul_dtype: torch.dtype = torch.float32
-
-    def _low(self, a: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return (a.to(self.matmul_dtype) @ weight.T.to(self.matmul_dtype)).float()
-
     def _eval_forward(self, offsets: torch.Tensor, cond: list[torch.Tensor],
-                      last: nn.Conv1d) -> torch.Tensor:
+                      last: nn.Conv1d, matmul_dtype: torch.dtype) -> torch.Tensor:
         # Memory traffic, not arithmetic, is what the 128-channel element-wise work costs, so
         # every BatchNorm + ReLU + 1x1 conv runs as one clamp and one GEMM (see _relu_affine)
         # and the residual stream is updated in place by the GEMMs.
@@ -223,7 +218,11 @@ class ScoreNet(nn.Module):
         net = off @ w_xyz[0].T
         net.view(M, K, H).add_(cond[0].unsqueeze(1))
         clamped, hidden = torch.empty_like(net), torch.empty_like(net)
-        fp32 = self.matmul_dtype == torch.float32
+        fp32 = matmul_dtype == torch.float32
+
+        def low(a: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+            return (a.to(matmul_dtype) @ weight.T.to(matmul_dtype)).float()
+
         for j, block in enumerate(self.blocks):
             lo, hi, scale, shift = _relu_affine(block.bn_0)
             s1, t1 = _bn_affine(block.bn_1)  # bn_1 folded into fc_0's rows
@@ -234,13 +233,13 @@ class ScoreNet(nn.Module):
             else:  # normalised in float32 first: bfloat16 then rounds O(1) activations
                 torch.addcmul(shift, net, scale, out=clamped).relu_()
                 w0 = block.fc_0.weight[..., 0] * s1[:, None]
-                torch.add(self._low(clamped, w0), block.fc_0.bias * s1 + t1, out=hidden)
+                torch.add(low(clamped, w0), block.fc_0.bias * s1 + t1, out=hidden)
             hidden.relu_()
             w1 = block.fc_1.weight[..., 0]
             if fp32:
                 net.addmm_(hidden, w1.T)
             else:
-                net.add_(self._low(hidden, w1))
+                net.add_(low(hidden, w1))
             net.addmm_(off, w_xyz[j + 1].T)
             net.view(M, K, H).add_((cond[j + 1] + block.fc_1.bias).unsqueeze(1))
         lo, hi, scale, shift = _relu_affine(self.bn_out)

@@ -138,6 +138,28 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from pcdkit import api
+    from pcdkit.io.files import ensure_writable
+
+    if not 0 <= args.noise <= 1:
+        raise PcdkitError(f"--noise: expected a std in [0, 1] (fraction of the unit-sphere "
+                          f"radius), got {args.noise}")
+    if not 0 <= args.seed <= 2**32 - 1:
+        raise PcdkitError(f"--seed: expected 0 to 2^32 - 1, got {args.seed}")
+    ensure_writable(args.output, args.overwrite, point_suffix=True)
+    points = api.sample(args.mesh, args.n, args.method, args.seed)
+    if args.noise > 0:  # relative to the cloud's unit-sphere radius, as the corruptions
+        radius = (points - points.mean(0)).norm(dim=1).max()
+        gen = torch.Generator().manual_seed(args.seed + 1)
+        points = points + args.noise * radius * torch.randn(points.shape, generator=gen)
+    api.write(args.output, points, overwrite=args.overwrite)
+    print(f"sampled {len(points):,} points ({args.method}) -> {args.output}")
+    return 0
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from pcdkit.io import read_points
     from pcdkit.io.files import ensure_writable
@@ -210,6 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=_cmd_denoise)
+
+    p = sub.add_parser("sample", help="sample a point cloud on a mesh")
+    p.add_argument("mesh", help="triangle mesh (.off/.ply/.npz)")
+    p.add_argument("-o", "--output", required=True, help="cloud to write")
+    p.add_argument("-n", type=int, default=10_000, help="exact number of points (10000)")
+    p.add_argument("--method", choices=["poisson", "uniform"], default="poisson",
+                   help="Poisson-disk (PU-Net protocol, default) or area-weighted uniform")
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="Gaussian noise std, fraction of the unit-sphere radius (e.g. 0.01)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("render", help="PNG of point clouds side by side")
     p.add_argument("clouds", nargs="+", help="point-cloud files")

@@ -169,9 +169,13 @@ class Registry:
             )
         if key not in self._specs:
             known = self.names(kind)
+            broken = "; ".join(f"{b.entry_point} from {b.distribution} ({b.error})"
+                               for b in self.broken)
+            maybe = (f"; these plugins failed to load and may provide it: {broken}"
+                     if broken else "")
             raise PluginError(
                 f"unknown {kind} plugin {name!r}{did_you_mean(name, known)}; "
-                f"available: {', '.join(known) or 'none'}"
+                f"available: {', '.join(known) or 'none'}{maybe}"
             )
         return self._specs[key]
 

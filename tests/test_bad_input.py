@@ -391,3 +391,21 @@ def test_a_resume_that_logs_more_columns_keeps_the_old_rows(tmp_path: Path) -> N
     again.close()
     assert (run.path / "metrics.csv").read_text().splitlines() == [
         "step,loss,val", "1,0.5,", "2,0.4,3.0"]
+
+
+def test_an_unknown_plugin_names_the_broken_ones_that_might_provide_it() -> None:
+    import types
+
+    from pcdkit.hookspecs import hookimpl
+
+    module = types.ModuleType("halfbroken")
+
+    @hookimpl
+    def pcdkit_metrics() -> list:
+        raise ImportError("needs a package that is not installed")
+
+    module.pcdkit_metrics = pcdkit_metrics  # type: ignore[attr-defined]
+    reg = Registry(group=None)
+    reg.register_module(module, "halfbroken", distribution="pcdkit-extra")
+    with pytest.raises(PluginError, match="failed to load and may provide it.*pcdkit-extra"):
+        reg.get("metric", "f-score")

@@ -122,20 +122,50 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     if not 1 <= args.passes <= MAX_PASSES:
         raise PcdkitError(f"--passes: expected 1 to {MAX_PASSES} (the reference uses 1, or 2 for "
                           f"3 % noise), got {args.passes}")
-    ensure_writable(args.output, args.overwrite, point_suffix=True)  # before the slow part
+    folder = Path(args.input).is_dir()
+    if folder:
+        jobs = _folder_jobs(Path(args.input), Path(args.output))
+    else:
+        ensure_writable(args.output, args.overwrite, point_suffix=True)  # before the slow part
+        jobs = [(Path(args.input), Path(args.output))]
     device = resolve_device(args.device)
-    points = read_points(args.input).to(device)
     model = registry.create("backbone", "score-denoise", {  # other settings: plugin defaults
         "checkpoint": args.checkpoint, "allow_pickle": args.allow_pickle, "passes": args.passes})
-    start = time.perf_counter()
-    out = model.denoise(points)
-    if not torch.isfinite(out).all():
-        raise PcdkitError(f"{args.input}: denoising produced non-finite coordinates; nothing "
-                          "was written (is the cloud's scale extreme?)")
-    write_points(args.output, out, overwrite=args.overwrite)
-    print(f"denoised {len(points):,} points in {time.perf_counter() - start:.1f} s -> "
-          f"{args.output}")
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    for src, dst in jobs[rank::world]:  # under torchrun, each rank takes its own shard
+        if folder and dst.exists():
+            print(f"rank {rank}: {dst} exists, skipped")
+            continue
+        start = time.perf_counter()
+        points = read_points(src).to(device)
+        out = model.denoise(points)
+        if not torch.isfinite(out).all():
+            raise PcdkitError(f"{src}: denoising produced non-finite coordinates; nothing "
+                              "was written (is the cloud's scale extreme?)")
+        write_points(dst, out, overwrite=args.overwrite)
+        who = f"rank {rank}: " if world > 1 else ""
+        print(f"{who}denoised {len(points):,} points in {time.perf_counter() - start:.1f} s -> "
+              f"{dst}", flush=True)
     return 0
+
+
+def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """(input, output) pairs for every cloud file of ``src``, sorted; outputs keep the file name
+    (a format pcdkit cannot write, .off, becomes .ply)."""
+    from pcdkit.io.files import POINT_SUFFIXES, WRITE_SUFFIXES
+
+    if dst.exists() and not dst.is_dir():
+        raise PcdkitError(f"-o {dst}: a folder is denoised into a folder; this is a file")
+    if dst.resolve() == src.resolve():
+        raise PcdkitError(f"-o {dst}: must differ from the input folder (inputs are never "
+                          "overwritten)")
+    files = sorted(p for p in src.iterdir()
+                   if p.is_file() and p.suffix.lower() in POINT_SUFFIXES)
+    if not files:
+        raise PcdkitError(f"{src}: no point-cloud files ({', '.join(POINT_SUFFIXES)})")
+    dst.mkdir(parents=True, exist_ok=True)
+    return [(f, dst / (f.name if f.suffix.lower() in WRITE_SUFFIXES else f"{f.name}.ply"))
+            for f in files]
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -221,9 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing DST")
     p.set_defaults(func=_cmd_convert)
 
-    p = sub.add_parser("denoise", help="denoise one point-cloud file with score-denoise")
-    p.add_argument("input", help="point cloud (.xyz/.txt/.ply/.npy/.npz/.off)")
-    p.add_argument("-o", "--output", required=True, help="denoised cloud to write")
+    p = sub.add_parser("denoise", help="denoise a point-cloud file or a folder of them")
+    p.add_argument("input", help="point cloud (.xyz/.txt/.ply/.npy/.npz/.off), or a folder: "
+                                 "every cloud in it (under torchrun, sharded across ranks)")
+    p.add_argument("-o", "--output", required=True,
+                   help="denoised cloud to write (a folder for a folder: same file names; "
+                        "files already there are skipped, so a stopped batch resumes)")
     p.add_argument("--checkpoint", help="pcdkit checkpoint (default: the embedded one)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="unpickle arbitrary objects from the checkpoint (trusted files only)")

@@ -78,3 +78,30 @@ def test_sample_command_writes_exactly_n_points_and_refuses_bad_flags(
     assert main(["sample", str(mesh), "-o", str(tmp_path / "b.xyz"), "-n", "0"]) == 2
     assert main(["sample", str(mesh), "-o", str(tmp_path / "c.xyz"), "--noise", "nan"]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_folder_is_denoised_once_per_file_by_two_torchrun_ranks_and_resumes(
+        tmp_path: Path, checkpoint: Path) -> None:
+    import os
+
+    src, dst = tmp_path / "scans", tmp_path / "out"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        pcdkit.write(src / f"scan{i}.{'xyz' if i % 2 else 'npy'}",
+                     rng.normal(size=(40 + i, 3)).astype(np.float32))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29531", "-m", "pcdkit", "denoise", str(src), "-o", str(dst),
+           "--checkpoint", str(checkpoint)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    done = [line for line in proc.stdout.splitlines() if "denoised" in line]
+    assert len(done) == 6 and {line.split(":")[0] for line in done} == {"rank 0", "rank 1"}
+    assert sorted(p.name for p in dst.iterdir()) == sorted(p.name for p in src.iterdir())
+    assert pcdkit.read(dst / "scan3.xyz").shape == (43, 3)
+    (dst / "scan4.npy").unlink()  # an interrupted batch: only the missing file is redone
+    again = subprocess.run(cmd[:4] + ["1"] + cmd[5:], capture_output=True, text=True, env=env,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("skipped") == 5 and (dst / "scan4.npy").is_file()

@@ -38,6 +38,12 @@ def _cloud_bytes(rng: np.random.Generator, fmt: str) -> bytes:
         buf = io.BytesIO()
         np.save(buf, pts)
         return buf.getvalue()
+    if fmt == "pcd":
+        import pcdkit.io.pcd as pcd
+
+        buf = io.BytesIO()
+        pcd.write_pcd(buf, pts, str(rng.choice(["ascii", "binary", "binary_compressed"])))
+        return buf.getvalue()
     if fmt == "off":
         rows = "\n".join(" ".join(f"{v:.5f}" for v in p) for p in pts)
         return f"OFF\n{len(pts)} 1 0\n{rows}\n3 0 0 0\n".encode()
@@ -100,7 +106,7 @@ def test_fuzzed_clouds_end_in_exit_0_or_2_and_stay_unchanged(
     inputs = tmp_path / "in"
     inputs.mkdir()
     for i in range(160):
-        fmt = str(rng.choice(["xyz", "npy", "off", "ply"]))
+        fmt = str(rng.choice(["xyz", "npy", "off", "ply", "pcd"]))
         src = inputs / f"c{i}.{fmt}"
         src.write_bytes(_mutate(rng, _cloud_bytes(rng, fmt)))
         before = _digest(inputs)

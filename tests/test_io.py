@@ -121,3 +121,49 @@ def test_writers_never_overwrite_unless_asked(tmp_path: Path) -> None:
     assert torch.allclose(read_points(f), POINTS)
     write_points(f, POINTS * 2, overwrite=True)
     assert torch.allclose(read_points(f), POINTS * 2)
+
+
+@pytest.mark.parametrize("data", ["ascii", "binary", "binary_compressed"])
+def test_pcd_files_round_trip_in_every_data_mode(tmp_path: Path, data: str) -> None:
+    from pcdkit.io.pcd import write_pcd
+
+    f = tmp_path / f"{data}.pcd"
+    with open(f, "wb") as fh:
+        write_pcd(fh, POINTS.numpy(), data)
+    assert torch.allclose(read_points(f), POINTS, atol=1e-6)
+
+
+def test_pcd_with_extra_fields_nan_points_and_lzf_back_references(tmp_path: Path) -> None:
+    from pcdkit.io.pcd import lzf_decompress
+
+    # literal "abc", then a back-reference of 9 bytes at distance 3 (an overlapping copy)
+    assert lzf_decompress(tmp_path, bytes([2]) + b"abc" + bytes([0xE0, 0, 2]), 12) == b"abc" * 4
+    head = ("VERSION 0.7\nFIELDS x y z rgb\nSIZE 4 4 4 4\nTYPE F F F U\nCOUNT 1 1 1 1\n"
+            "WIDTH 3\nHEIGHT 1\nPOINTS 3\nDATA ascii\n")
+    f = tmp_path / "rgb.pcd"
+    f.write_text(head + "0 0 0 255\n1 2 3 7\nnan nan nan 0\n")
+    with pytest.warns(UserWarning, match="1 of 3 points have NaN"):
+        assert read_points(f, with_extra=True).tolist() == [[0, 0, 0, 255], [1, 2, 3, 7]]
+    assert write_points(tmp_path / "out.pcd", POINTS).read_bytes().startswith(b"# .PCD v0.7")
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    ("FIELDS x y\nSIZE 4 4\nTYPE F F\nCOUNT 1 1\nWIDTH 1\nHEIGHT 1\nPOINTS 1\nDATA ascii\n",
+     "lack x/y/z"),
+    ("FIELDS x y z\nSIZE 4 4\nTYPE F F F\nWIDTH 1\nHEIGHT 1\nPOINTS 1\nDATA ascii\n",
+     "as many entries"),
+    ("FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nWIDTH 1\nHEIGHT 1\nPOINTS -4\nDATA binary\n",
+     "negative"),
+    ("FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nWIDTH 9\nHEIGHT 1\nPOINTS 9\nDATA binary\n",
+     "truncated"),
+    ("FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nWIDTH 1\nHEIGHT 1\nPOINTS 1\nDATA "
+     "binary_compressed\n", "size words"),
+    ("FIELDS x y z\nSIZE 3 4 4\nTYPE F F F\nWIDTH 1\nHEIGHT 1\nPOINTS 1\nDATA ascii\n",
+     "unsupported TYPE"),
+])
+def test_bad_pcd_files_name_the_problem(tmp_path: Path, header: str, message: str) -> None:
+    f = tmp_path / "bad.pcd"
+    f.write_bytes(b"VERSION 0.7\n" + header.encode() + b"\x00\x00\x00")
+    with pytest.raises(DataError, match=message) as err:
+        read_points(f)
+    assert str(f) in str(err.value)

@@ -80,10 +80,15 @@ def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return out.get("vertex"), out.get("face")
 
 
-def _vertex_array(path: Path, el: _Element, table: np.ndarray) -> np.ndarray:
+def _require_xyz(path: Path, el: _Element) -> list[str]:
     cols = [n for n, _ in el.props]
     if not {"x", "y", "z"} <= set(cols):
         raise DataError(path, f"PLY vertex element lacks x/y/z properties (has {cols})")
+    return cols
+
+
+def _vertex_array(path: Path, el: _Element, table: np.ndarray) -> np.ndarray:
+    cols = _require_xyz(path, el)
     order = ["x", "y", "z"] + [c for c in cols if c not in ("x", "y", "z")]
     return np.stack([table[:, cols.index(c)] for c in order], axis=1).astype(np.float64)
 
@@ -131,6 +136,7 @@ def _read_binary(
             table = np.frombuffer(data, dtype=dtype, count=el.count, offset=offset)
             offset += need
             if el.name == "vertex":
+                _require_xyz(path, el)  # before stacking: an element may have no properties
                 flat = np.stack([table[n].astype(np.float64) for n, _ in el.props], axis=1)
                 out["vertex"] = _vertex_array(path, el, flat)
             continue

@@ -106,3 +106,31 @@ def test_cat_map_process_runs_on_image_batches() -> None:
     assert out.x_t.shape == imgs.shape and out.intermediates[0.5].shape == imgs.shape
     with pytest.raises(ValueError, match="square"):
         cat_map(torch.rand(1, 4, 5))
+
+
+def test_an_unbatched_cloud_is_one_sample_and_fields_can_see_the_clean_input() -> None:
+    from pcdkit.corruptions.sde import from_functions
+
+    seen = []
+
+    def diffusion(x: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        seen.append(x0.shape)
+        return 0.01 * x0.norm(dim=-1, keepdim=True).amax(-2, keepdim=True)
+
+    process = from_functions(lambda x, t: torch.zeros_like(x), diffusion, steps=4, event_dims=2)
+    cloud = torch.randn(50, 3)
+    out = process(cloud, generator=torch.Generator().manual_seed(0), taus=(0.5,))
+    assert out.x_t.shape == (50, 3) and out.intermediates[0.5].shape == (50, 3)
+    assert out.t.shape == (1,) and seen[0] == (1, 50, 3)  # one end time for the whole cloud
+
+
+def test_pointcloud_em_keeps_no_state_between_calls() -> None:
+    from pcdkit.corruptions.processes import PointCloudEM
+
+    process = PointCloudEM(std=0.02, t_min=1.0, t_max=1.0, steps=10)
+    small, large = torch.randn(1, 200, 3), 100 * torch.randn(1, 200, 3)
+    gen = torch.Generator().manual_seed
+    a = process(small, generator=gen(0)).x_t - small
+    process(large, generator=gen(1))  # must not leave the large cloud's radius behind
+    b = process(small, generator=gen(0)).x_t - small
+    assert process.radius is None and torch.equal(a, b)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Sequence
@@ -192,21 +193,19 @@ class PointCloudEM(EulerMaruyama):
     """
 
     def __init__(self, std: float, t_min: float, t_max: float, steps: int) -> None:
-        super().__init__(t_min, t_max, steps)
+        super().__init__(t_min, t_max, steps, event_dims=2)
         self.std = std
-        self._radius: torch.Tensor | None = None
+        self.radius: torch.Tensor | None = None  # (B, 1, 1) on bound copies, see bind
+
+    def bind(self, x0: torch.Tensor) -> PointCloudEM:
+        bound = copy.copy(self)
+        bound.radius = normalize_unit_sphere(x0)[1].scale
+        return bound
 
     def diffusion(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.std * self._radius
-
-    def __call__(self, x0: torch.Tensor, *, generator: torch.Generator | None = None,
-                 taus: Sequence[float] = (0.5,), t: torch.Tensor | None = None) -> Corrupted:
-        batched = x0 if x0.dim() == 3 else x0.unsqueeze(0)
-        self._radius = normalize_unit_sphere(batched)[1].scale
-        out = super().__call__(batched, generator=generator, taus=taus, t=t)
-        if x0.dim() == 2:
-            out = Corrupted(out.x_t[0], out.t, {k: v[0] for k, v in out.intermediates.items()})
-        return out
+        if self.radius is None:
+            raise RuntimeError("PointCloudEM.diffusion runs on a process bound to a batch")
+        return self.std * self.radius
 
 
 class SwapClean:

@@ -16,7 +16,10 @@ IGO paper leaves unspecified.
 
 from __future__ import annotations
 
+import copy
+import inspect
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -35,13 +38,23 @@ class EulerMaruyama(Corruption):
 
     Subclasses define :meth:`drift` and :meth:`diffusion` (a tensor broadcastable to ``x``:
     scalar, per-sample or per-element standard deviation rate). ``t`` is passed per sample,
-    shaped (B, 1, ..., 1).
+    shaped (B, 1, ..., 1). Input contract: a batch (B, *sample); with ``event_dims`` set (2 for
+    (N, 3) point clouds), an input of exactly that many dimensions is one sample, not a batch
+    of rows (each of which would get its own end time). A process whose fields need per-call
+    context (the clean input, a cloud's scale) overrides :meth:`bind`.
     """
 
-    def __init__(self, t_min: float = 1e-3, t_max: float = 1.0, steps: int = 100) -> None:
+    def __init__(self, t_min: float = 1e-3, t_max: float = 1.0, steps: int = 100,
+                 event_dims: int | None = None) -> None:
         if not 0 <= t_min <= t_max:
             raise ValueError(f"need 0 <= t_min <= t_max, got {t_min}, {t_max}")
         self.t_min, self.t_max, self.steps = t_min, t_max, steps
+        self.event_dims = event_dims
+
+    def bind(self, x0: torch.Tensor) -> EulerMaruyama:
+        """The process whose fields run for the batch ``x0``: ``self``, or a copy carrying
+        per-call context (never state on ``self``: one process object serves every call)."""
+        return self
 
     def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """a(x, t)."""
@@ -94,6 +107,12 @@ class EulerMaruyama(Corruption):
         taus: Sequence[float] = (0.5,), t: torch.Tensor | None = None, kernel: bool = False,
     ) -> Corrupted:
         taus = check_taus(taus)
+        if self.event_dims is not None and x0.dim() == self.event_dims:
+            out = self(x0.unsqueeze(0), generator=generator, taus=taus, t=t, kernel=kernel)
+            first = {k: v[0] for k, v in out.intermediates.items()}
+            return Corrupted(out.x_t[0], out.t, first, {k: v[0] for k, v in out.means.items()},
+                             out.variances)
+        proc = self.bind(x0)
         t = self.sample_t(x0.shape[0], generator, x0.device) if t is None else t
         dt = _per_sample(t / self.steps, x0)
         record = {self.step_of(tau): tau for tau in taus}
@@ -102,10 +121,10 @@ class EulerMaruyama(Corruption):
         out = Corrupted(x_t=x0, t=t)
         for k in range(self.steps):
             tk = _per_sample(t * (k / self.steps), x0)
-            b = self.diffusion(x, tk)
-            x = x + self.drift(x, tk) * dt + b * dt.sqrt() * randn_like(x0, generator)
+            b = proc.diffusion(x, tk)
+            x = x + proc.drift(x, tk) * dt + b * dt.sqrt() * randn_like(x0, generator)
             if kernel:
-                m = m + self.drift(m, tk) * dt
+                m = m + proc.drift(m, tk) * dt
                 var = var + (b.expand_as(x) ** 2).reshape(len(t), -1).mean(1) * dt.flatten()
             if k + 1 in record:
                 out.record(record[k + 1], x, *((m, var) if kernel else ()))
@@ -113,18 +132,40 @@ class EulerMaruyama(Corruption):
 
 
 class _Functional(EulerMaruyama):
-    def __init__(self, drift: Field, diffusion: Field, **kw: float) -> None:
+    def __init__(self, drift: Field, diffusion: Field, **kw: Any) -> None:
         super().__init__(**kw)
         self._drift, self._diffusion = drift, diffusion
+        self._x0: torch.Tensor | None = None  # set on bound copies only
+
+    def bind(self, x0: torch.Tensor) -> EulerMaruyama:
+        bound = copy.copy(self)
+        bound._x0 = x0
+        return bound
+
+    def _call(self, f: Callable[..., torch.Tensor], x: torch.Tensor, t: torch.Tensor
+              ) -> torch.Tensor:
+        return f(x, t, self._x0) if _arity(f) >= 3 else f(x, t)
 
     def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self._drift(x, t)
+        return self._call(self._drift, x, t)
 
     def diffusion(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self._diffusion(x, t)
+        return self._call(self._diffusion, x, t)
 
 
-def from_functions(drift: Field, diffusion: Field, *, t_min: float = 1e-3, t_max: float = 1.0,
-                   steps: int = 100) -> EulerMaruyama:
-    """A corruption process from two functions ``f(x, t) -> tensor``."""
-    return _Functional(drift, diffusion, t_min=t_min, t_max=t_max, steps=steps)
+def _arity(f: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+def from_functions(drift: Callable[..., torch.Tensor], diffusion: Callable[..., torch.Tensor], *,
+                   t_min: float = 1e-3, t_max: float = 1.0, steps: int = 100,
+                   event_dims: int | None = None) -> EulerMaruyama:
+    """A corruption process from two functions ``f(x, t) -> tensor`` or ``f(x, t, x0)`` (which
+    also see the clean batch ``x0``, e.g. for its scale); ``event_dims`` as in
+    :class:`EulerMaruyama` (2: an (N, 3) cloud is one sample)."""
+    return _Functional(drift, diffusion, t_min=t_min, t_max=t_max, steps=steps,
+                       event_dims=event_dims)

@@ -51,7 +51,9 @@ class EvaluateJob:
             gen = torch.Generator().manual_seed(ctx.pipeline.seed * 100003 + i)
             gt = shape.points.to(ctx.device)
             mesh = shape.mesh.to(ctx.device) if shape.mesh is not None else None
-            noisy = corruption(gt, generator=gen).x_t if corruption is not None else gt
+            # the contract of point-cloud jobs: corruptions receive a batch (B, N, 3)
+            noisy = (corruption(gt.unsqueeze(0), generator=gen).x_t[0] if corruption is not None
+                     else gt)
             row: dict[str, Any] = {"shape": shape.name, "points": int(gt.shape[0])}
             if backbone is not None and not identity:
                 with torch.inference_mode():

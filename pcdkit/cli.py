@@ -190,6 +190,17 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_weights_fetch(args: argparse.Namespace) -> int:
+    from pcdkit import weights
+
+    path = weights.fetch(args.model, source=Path(args.source) if args.source else None,
+                         url=args.url, quiet=not sys.stdout.isatty())
+    release = weights.RELEASES[args.model]
+    print(f"verified (SHA-256 {release.sha256[:12]}...), converted and cached: {path}\n"
+          f"use it as checkpoint: {release.alias}\ncredit: {release.credit}")
+    return 0
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from pcdkit.io import read_points
     from pcdkit.io.files import ensure_writable
@@ -265,6 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=_cmd_denoise)
+
+    p = sub.add_parser("weights", help="released weights: download, verify, convert, cache")
+    wsub = p.add_subparsers(dest="weights_command", required=True)
+    q = wsub.add_parser("fetch", help="fetch a released checkpoint into the user cache")
+    q.add_argument("model", choices=["score-denoise"], help="which release")
+    q.add_argument("--from", dest="source", metavar="FILE",
+                   help="offline: a copy of the released file (verified the same way)")
+    q.add_argument("--url", help="download from this address instead (a mirror)")
+    q.set_defaults(func=_cmd_weights_fetch)
 
     p = sub.add_parser("sample", help="sample a point cloud on a mesh")
     p.add_argument("mesh", help="triangle mesh (.off/.ply/.npz)")

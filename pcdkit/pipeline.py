@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from pcdkit import weights
 from pcdkit.errors import ConfigError, PcdkitError
 from pcdkit.params import SEED_MAX, Param, did_you_mean, param_schema, short_repr, validate_params
 from pcdkit.plugin import PluginSpec, Slot
@@ -238,7 +239,12 @@ def _section(
         problems.append((f"{key}.plugin", str(exc)))
     for p in spec.params:
         value = settings.get(p.name)
-        if p.is_input and isinstance(value, Path) and not value.exists():
+        if p.is_input and isinstance(value, Path) and str(value) in weights.ALIASES:
+            try:  # a fetched release's name stands for its cached checkpoint
+                settings[p.name] = weights.resolve(value)
+            except PcdkitError as exc:
+                problems.append((f"{key}.{p.name}", str(exc)))
+        elif p.is_input and isinstance(value, Path) and not value.exists():
             problems.append((f"{key}.{p.name}", f"not found: {value} (relative paths are "
                                                 f"resolved against the working directory, "
                                                 f"{Path.cwd()})"))

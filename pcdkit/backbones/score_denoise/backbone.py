@@ -10,6 +10,7 @@ from pcdkit.backbones.score_denoise.denoise import denoise_cloud
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
 from pcdkit.checkpoints import load_checkpoint
 from pcdkit.errors import PcdkitError
+from pcdkit.weights import resolve
 
 #: the checkpoint trained by pcdkit's own training job, shipped with the package
 DEFAULT_CHECKPOINT = Path(__file__).with_name("weights") / "pcdkit-default.pt"
@@ -19,7 +20,7 @@ def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
                  knn_backend: str = "auto", compiled_training: bool = False
                  ) -> ScoreDenoiseNet:
     """A score-denoise network with weights from a pcdkit checkpoint (default: the embedded)."""
-    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    path = resolve(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     if checkpoint is None and not path.is_file():
         raise PcdkitError(f"no embedded score-denoise checkpoint in this installation ({path}); "
                           "give one: pipelines `backbone.checkpoint`, CLI `--checkpoint` (convert "

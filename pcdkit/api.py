@@ -57,7 +57,7 @@ def denoise(points: Cloud | Sequence[Cloud], checkpoint: str | Path | None = Non
     """Denoise with score-denoise; returns the input's type and layout.
 
     ``points``: one cloud (N, 3), a batch (B, N, 3) or a list of clouds of different sizes, as
-    tensors or NumPy arrays.
+    tensors or NumPy arrays, or a torch-geometric ``Data`` / ``Batch`` (``pos`` replaced).
     ``checkpoint``: a pcdkit checkpoint (default: the embedded one); ``settings``: those of the
     ``score-denoise`` backbone plugin (``passes``, ``steps``, ``seed_k``, ...).
     """
@@ -74,6 +74,10 @@ def denoise(points: Cloud | Sequence[Cloud], checkpoint: str | Path | None = Non
         out = model.denoise(t.to(dev)).to(t.device)
         return out.numpy() if isinstance(cloud, np.ndarray) else out.to(cloud.device)
 
+    if hasattr(points, "pos"):  # a torch-geometric Data / Batch: clouds of different sizes
+        from pcdkit.pyg import batch_to_clouds, with_clouds
+
+        return with_clouds(points, [one(c) for c in batch_to_clouds(points)])
     if isinstance(points, (list, tuple)):
         return [one(c) for c in points]
     if getattr(points, "ndim", 0) == 3:

@@ -43,8 +43,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     run, metrics = run_pipeline(pipe, out=args.out, root=args.root, quiet=args.quiet,
                                 resume=args.resume)
     print(f"run directory: {run.path}")
+    table = run.path / "per_shape.md"
+    if table.is_file():  # x 1e4, as the papers print
+        print(table.read_text(encoding="utf-8"))
     summary = metrics.get("summary", metrics)
     print(json.dumps(summary, indent=2, default=str))
+    print(f"report: {run.path / 'report.html'}")
     return 0
 
 

@@ -11,6 +11,7 @@ from pcdkit.device import resolve_device, seed_everything
 from pcdkit.errors import PcdkitError
 from pcdkit.jobs.base import JobContext
 from pcdkit.pipeline import Pipeline
+from pcdkit.report import write_report
 from pcdkit.rundir import RunDir
 
 
@@ -59,6 +60,10 @@ def run_pipeline(
         metrics.setdefault("seconds", round(time.perf_counter() - start, 3))
         if rank == 0:
             run.write_metrics(metrics)
+            try:
+                write_report(run.path)
+            except OSError as exc:  # the run's results are written; the page is a convenience
+                run.log.warning("report.html not written: %s", exc)
         run.log.info("finished: %s", {k: v for k, v in metrics.items() if k != "per_shape"})
         return run, metrics
     except BaseException as exc:

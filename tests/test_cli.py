@@ -124,3 +124,41 @@ def test_schema_command_prints_json(capsys: pytest.CaptureFixture) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["properties"]["device"]["pattern"].startswith("^(auto")
+
+
+def test_every_run_gets_a_self_contained_report_and_the_cli_prints_the_table(
+        small: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from html.parser import HTMLParser
+
+    out = tmp_path / "run"
+    assert main(["run", str(small), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "| cube |" in printed and "report.html" in printed
+
+    class Page(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cells, self.links, self.in_td = [], [], False
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            self.in_td = tag == "td"
+            self.links += [v for k, v in attrs if k in ("src", "href")]
+
+        def handle_data(self, data: str) -> None:
+            if self.in_td:
+                self.cells.append(data)
+
+    page = Page()
+    page.feed((out / "report.html").read_text())
+    per_shape = json.loads((out / "metrics.json").read_text())["per_shape"]
+    scaled = f"{per_shape[0]['chamfer'] * 1e4:.4f}"
+    assert "cube" in page.cells and scaled in page.cells  # the table, x 1e4
+    assert all(link.startswith("data:") for link in page.links)  # nothing to fetch
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFixture) -> None:
+    from pcdkit.jobs.base import _progress_lines
+
+    assert list(_progress_lines(range(3), "steps", 3, every=0.0)) == [0, 1, 2]
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("pcdkit: steps 3/3 after")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -14,6 +15,23 @@ from pcdkit.pipeline import Pipeline, Section
 from pcdkit.rundir import RunDir
 
 T = TypeVar("T")
+#: seconds between progress lines when stderr is not a terminal
+PROGRESS_EVERY = 60.0
+
+
+def _progress_lines(items: Iterable[T], desc: str, total: int | None,
+                    every: float) -> Iterator[T]:
+    start = last = time.monotonic()
+    for done, item in enumerate(items, 1):
+        yield item
+        now = time.monotonic()
+        if now - last >= every:
+            last = now
+            rate = done / (now - start)
+            left = f", about {(total - done) / rate / 60:.1f} min left" if total else ""
+            of = f"/{total}" if total else ""
+            print(f"pcdkit: {desc} {done}{of} after {(now - start) / 60:.1f} min{left}",
+                  file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -48,9 +66,13 @@ class JobContext:
         return self.pipeline.slots.get(slot)
 
     def progress(self, items: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
-        """A progress bar on stderr (disabled when quiet or not a terminal)."""
-        return tqdm(items, desc=desc, total=total, disable=self.quiet or not sys.stderr.isatty(),
-                    leave=False)
+        """A progress bar on a terminal; elsewhere (a log file, a batch system) one progress
+        line on stderr every :data:`PROGRESS_EVERY` seconds; nothing when quiet."""
+        if self.quiet:
+            return items
+        if sys.stderr.isatty():
+            return tqdm(items, desc=desc, total=total, leave=False)
+        return _progress_lines(items, desc, total, PROGRESS_EVERY)
 
 
 class Job(Protocol):

@@ -167,3 +167,17 @@ def test_bad_pcd_files_name_the_problem(tmp_path: Path, header: str, message: st
     with pytest.raises(DataError, match=message) as err:
         read_points(f)
     assert str(f) in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", [".las", ".laz"])
+def test_las_and_laz_round_trip_within_the_quantisation_step(tmp_path: Path,
+                                                             suffix: str) -> None:
+    pytest.importorskip("laspy", reason="pcdkit[las] not installed")
+    f = write_points(tmp_path / f"scan{suffix}", POINTS * 100 + 5000)
+    back = read_points(f)
+    step = float((POINTS * 100).max() - (POINTS * 100).min()) / 2**30
+    assert back.shape == POINTS.shape and torch.allclose(back, POINTS * 100 + 5000,
+                                                         atol=max(step, 1e-3))
+    f.write_bytes(f.read_bytes()[:200])
+    with pytest.raises(DataError, match="cannot read LAS/LAZ"):
+        read_points(f)

@@ -14,12 +14,14 @@ import torch
 from pcdkit.atomic import atomic_write
 from pcdkit.errors import DataError, PcdkitError
 from pcdkit.io.checks import check_faces, check_points
+from pcdkit.io.las import read_las, write_las
 from pcdkit.io.pcd import read_pcd, write_pcd
 from pcdkit.io.ply import read_ply, write_ply
 from pcdkit.io.text import read_off, read_xyz, write_off, write_xyz
 from pcdkit.structures import Mesh
 
-POINT_SUFFIXES = (".xyz", ".txt", ".pts", ".ply", ".off", ".npy", ".npz", ".pcd")
+POINT_SUFFIXES = (".xyz", ".txt", ".pts", ".ply", ".off", ".npy", ".npz", ".pcd", ".las",
+                  ".laz")
 MESH_SUFFIXES = (".off", ".ply", ".npz")
 _NPZ_POINT_KEYS = ("points", "pos", "xyz", "vertices")
 
@@ -82,6 +84,8 @@ def _raw_points(path: Path) -> np.ndarray:
         return read_xyz(path)
     if suffix == ".pcd":
         return read_pcd(path)
+    if suffix in (".las", ".laz"):
+        return read_las(path)
     if suffix in (".ply", ".off"):
         verts, faces = (read_ply if suffix == ".ply" else read_off)(path)
         if faces is not None and len(faces):
@@ -136,7 +140,7 @@ def read_mesh(path: str | Path) -> Mesh:
     return Mesh(torch.from_numpy(np.ascontiguousarray(verts)), torch.from_numpy(faces))
 
 
-WRITE_SUFFIXES = (".xyz", ".txt", ".pts", ".ply", ".npy", ".npz", ".pcd")
+WRITE_SUFFIXES = (".xyz", ".txt", ".pts", ".ply", ".npy", ".npz", ".pcd", ".las", ".laz")
 
 
 def ensure_writable(path: str | Path, overwrite: bool, point_suffix: bool = False) -> Path:
@@ -179,6 +183,8 @@ def write_points(
         return atomic_write(path, lambda fh: np.save(fh, pts.astype(np.float32)))
     if suffix == ".pcd":
         return atomic_write(path, lambda fh: write_pcd(fh, pts))
+    if suffix in (".las", ".laz"):
+        return atomic_write(path, lambda fh: write_las(fh, pts, compress=suffix == ".laz"))
     return atomic_write(path, lambda fh: np.savez(fh, points=pts.astype(np.float32)))
 
 

@@ -197,3 +197,40 @@ def test_hopper_pipeline_runs_with_the_node_baseline(tmp_path: Path, cache_dir: 
 def test_shipped_dynamics_pipelines_validate() -> None:
     for name in ("hopper-extrapolation.yaml", "rotmnist-extrapolation.yaml"):
         assert pipeline.load(REPO / "pipelines" / name).job.spec.name == "train-dynamics"
+
+
+def test_baselines_are_exact_where_they_should_be() -> None:
+    from pcdkit.dynamics.baselines import baseline_mse, predict, regression_mse
+    from pcdkit.jobs.train_dynamics import window_masks
+
+    times = torch.linspace(0, 1, 8)
+    slope = torch.randn(5, 1, 3)
+    lines = 2.0 + slope * times[None, :, None]  # straight lines: linear is exact
+    masks = window_masks(times, 5)  # seen 0, 2, 4; scored 1, 3 (bracketed) and 5-7
+    mse = baseline_mse(lines, times, masks)
+    assert mse["linear_interp_mse"] < 1e-12 and mse["linear_extrap_mse"] < 1e-12
+    # a linear map fitted on other subjects' lines extrapolates lines exactly too
+    train = 1.0 + torch.randn(40, 1, 3) * times[None, :, None] + torch.randn(40, 1, 3)
+    reg = regression_mse(train, lines, masks, ridge=1e-9)
+    assert reg["regression_extrap_mse"] < 1e-6 and reg["regression_interp_mse"] < 1e-6
+    assert mse["last_extrap_mse"] > 0 and mse["mean_interp_mse"] > 0
+    still = torch.randn(5, 1, 3).expand(-1, 8, -1)  # constant frames: every baseline is exact
+    assert max(baseline_mse(still, times, masks).values()) < 1e-12
+    seen, scored = masks["extrap"]
+    assert predict("last", lines, times, seen, scored, "extrap").shape == (5, 3, 3)
+
+
+def test_split_drops_training_subjects_that_share_a_test_source_and_refits_the_normaliser(
+        ) -> None:
+    from pcdkit.datasets.trajectories import Normalizer, Trajectories
+
+    raw = torch.randn(10, 4, 2) * 3 + 1
+    norm = Normalizer(raw.reshape(-1, 2).mean(0), raw.reshape(-1, 2).std(0))
+    source = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 3, 9])  # subject 3 shares test subject 8's
+    data = Trajectories(norm(raw), torch.linspace(0, 1, 4), {}, norm, {"index": source})
+    train, test = data.split(0.2)
+    assert train.info["index"].tolist() == [0, 1, 2, 4, 5, 6, 7]
+    assert test.info["index"].tolist() == [3, 9]
+    flat = train.values.reshape(-1, 2)  # standardised on the training subjects alone
+    assert torch.allclose(flat.mean(0), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(train.normalizer.inverse(test.values), raw[8:], atol=1e-5)

@@ -50,14 +50,39 @@ class Trajectories:
         return tuple(self.values.shape[2:])
 
     def split(self, test_fraction: float) -> tuple[Trajectories, Trajectories]:
-        """(train, test): the last ``test_fraction`` of subjects is the test set."""
+        """(train, test): the last ``test_fraction`` of subjects is the test set, with no
+        leakage from it into training.
+
+        - Subjects made from the same source item (``info["index"]``, e.g. the MNIST image a
+          rotating sequence shows) as a test subject are dropped from training.
+        - A normaliser is refitted on the training subjects alone and applied to both parts.
+        """
         n_test = max(1, round(len(self) * test_fraction))
         if n_test >= len(self):
             raise PcdkitError(f"job.test_fraction: {test_fraction} of {len(self)} subjects "
                               "leaves none for training")
         cut = len(self) - n_test
-        return (Trajectories(self.values[:cut], self.times, self.settings, self.normalizer),
-                Trajectories(self.values[cut:], self.times, self.settings, self.normalizer))
+        keep = torch.arange(cut)
+        source = self.info.get("index")
+        if isinstance(source, torch.Tensor) and len(source) == len(self):
+            keep = keep[~torch.isin(source[:cut], source[cut:])]
+        if len(keep) == 0:
+            raise PcdkitError("job.test_fraction: every training subject shares its source "
+                              "with a test subject; generate more subjects")
+        values, norm = self.values, self.normalizer
+        if norm is not None:  # refit on training subjects only
+            raw = norm.inverse(values)
+            flat = raw[keep].reshape(-1, raw.shape[-1])
+            norm = Normalizer(flat.mean(0), flat.std(0).clamp_min(1e-6))
+            values = norm(raw)
+        test = torch.arange(cut, len(self))
+
+        def part(idx: torch.Tensor) -> Trajectories:
+            info = {k: v[idx] if isinstance(v, torch.Tensor) and len(v) == len(self) else v
+                    for k, v in self.info.items()}
+            return Trajectories(values[idx], self.times, self.settings, norm, info)
+
+        return part(keep), part(test)
 
 
 def cached(name: str, settings: dict[str, Any], make: Callable[[], Trajectories],

@@ -9,6 +9,11 @@ Protocol (IGO 4.2): the first ``n_obs`` frames (default: half) are the observed 
   of the window, never seen, are scored.
 - Reconstruction (reported as ``recon_mse``): the encoder sees the window and the window itself
   is scored.
+- Baselines (``baselines`` in ``metrics.json``): last frame, mean frame and linear
+  interpolation / least-squares extrapolation on the same test subjects and masks
+  (:mod:`pcdkit.dynamics.baselines`).
+- Split: the last ``test_fraction`` of subjects; training drops subjects made from the same
+  source item (MNIST image) as a test subject, and a normaliser is refitted on training alone.
 - Training: the encoder sees each window frame with probability ``obs_keep`` (the first always),
   the likelihood covers all frames of the training subjects, so one model serves both tasks.
 MSE = mean over subjects x time x dims (pixels in [0, 1]; standardised units for Hopper).
@@ -28,6 +33,7 @@ import torch
 
 from pcdkit.checkpoints import Checkpoint, save_checkpoint
 from pcdkit.datasets.trajectories import Trajectories
+from pcdkit.dynamics.baselines import baseline_mse, regression_mse
 from pcdkit.dynamics.me_node import MixedEffectNODE
 from pcdkit.errors import PcdkitError
 from pcdkit.jobs.base import JobContext
@@ -163,8 +169,14 @@ class TrainDynamicsJob:
         plot_predictions(model, test, n_obs, device, ctx.run.path / "predictions.png",
                          s["figures"])
         n_params = sum(p.numel() for p in model.parameters())
-        return {**last_eval, "iterations": s["iterations"], "n_obs": n_obs,
+        masks = window_masks(test.times, n_obs)
+        baselines = baseline_mse(test.values, test.times, masks) | regression_mse(
+            train.values, test.values, masks)
+        ctx.run.log.info("baselines on the test subjects: %s", baselines)
+        return {**last_eval, "baselines": baselines, "iterations": s["iterations"],
+                "n_obs": n_obs,
                 "frames": len(data.times), "train_subjects": len(train),
+                "dropped_for_leakage": len(data) - len(train) - len(test),
                 "test_subjects": len(test), "parameters": n_params,
                 "checkpoint": str(ctx.run.path / "checkpoints" / "model.pt")}
 

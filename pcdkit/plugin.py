@@ -19,6 +19,7 @@ class Slot:
     """A section of a pipeline that a job fills with plugins of one kind.
 
     ``many`` slots take a list of plugin sections; ``default`` is used when the section is absent.
+    ``contract`` (a protocol of :mod:`pcdkit.contracts`) is what the built object must offer.
     """
 
     name: str
@@ -27,6 +28,7 @@ class Slot:
     many: bool = False
     default: Any = None
     doc: str = ""
+    contract: type | None = None
 
 
 @dataclass(frozen=True)

@@ -409,3 +409,13 @@ def test_an_unknown_plugin_names_the_broken_ones_that_might_provide_it() -> None
     reg.register_module(module, "halfbroken", distribution="pcdkit-extra")
     with pytest.raises(PluginError, match="failed to load and may provide it.*pcdkit-extra"):
         reg.get("metric", "f-score")
+
+
+def test_a_plugin_of_the_right_kind_but_the_wrong_contract_fails_before_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pipe = tmp_path / "p.yaml"
+    pipe.write_text(yaml.safe_dump({"job": "train-dynamics", "device": "cpu",
+                                    "dataset": {"plugin": "procedural", "resolution": 50}}))
+    one_error(*run_cli(["run", str(pipe), "--out", str(tmp_path / "run")], capsys),
+              "dataset plugin 'procedural'", "PanelData", "values")
+    assert "PanelData" in (tmp_path / "run" / "FAILED.txt").read_text()  # marked, not silent

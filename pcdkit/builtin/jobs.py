@@ -6,6 +6,16 @@ from pathlib import Path
 from typing import Literal
 
 from pcdkit.builtin import GeometryBackend
+from pcdkit.contracts import (
+    CorruptionProcess,
+    DynamicsModel,
+    HeadSet,
+    ImageScoreModel,
+    Metric,
+    PanelData,
+    PointDenoiser,
+    ShapeSequence,
+)
 from pcdkit.plugin import Param, PluginSpec, Slot, hookimpl
 
 #: upper bounds where a larger value can only be a typo (1e9 steps is decades on this CPU)
@@ -31,12 +41,13 @@ def pcdkit_jobs() -> list[PluginSpec]:
                       "write a PNG per shape: input / output / clean (needs matplotlib)"),
             ),
             slots=(
-                Slot("dataset", "dataset", doc="shapes to evaluate"),
-                Slot("corruption", "corruption", required=False,
+                Slot("dataset", "dataset", doc="shapes to evaluate", contract=ShapeSequence),
+                Slot("corruption", "corruption", contract=CorruptionProcess, required=False,
                      doc="applied to each clean cloud (omit to score the clouds as given)"),
                 Slot("backbone", "backbone", required=False, default="identity",
+                     contract=PointDenoiser,
                      doc="denoiser applied to the corrupted cloud"),
-                Slot("metrics", "metric", many=True, default=["chamfer", "p2m"],
+                Slot("metrics", "metric", many=True, default=["chamfer", "p2m"], contract=Metric,
                      doc="metrics to report"),
             ),
         ),
@@ -100,14 +111,14 @@ def pcdkit_jobs() -> list[PluginSpec]:
                       "run the score network's training forward through torch.compile"),
             ),
             slots=(
-                Slot("head", "head", required=False,
+                Slot("head", "head", required=False, contract=HeadSet,
                      doc="IGO heads (E_tau / D_tau); needs `corruption`"),
-                Slot("corruption", "corruption", required=False,
+                Slot("corruption", "corruption", contract=CorruptionProcess, required=False,
                      doc="noise process for training (default: the reference's Gaussian); "
                          "must return intermediate iterates for IGO"),
-                Slot("datasets", "dataset", many=True,
+                Slot("datasets", "dataset", many=True, contract=ShapeSequence,
                      doc="training shapes (several datasets, e.g. resolutions, are pooled)"),
-                Slot("val_dataset", "dataset", required=False,
+                Slot("val_dataset", "dataset", required=False, contract=ShapeSequence,
                      default={"plugin": "generated-shapes", "seed": 1, "count": 3,
                               "resolution": 10000},
                      doc="validation shapes, denoised by the full schedule at each of "
@@ -156,8 +167,10 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Param("figures", int, 4, "test subjects drawn in predictions.png", minimum=0),
             ),
             slots=(
-                Slot("dataset", "dataset", doc="panel data (hopper, rotating-mnist)"),
-                Slot("model", "dynamics", default="me-node", doc="latent dynamics model"),
+                Slot("dataset", "dataset", doc="panel data (hopper, rotating-mnist)",
+                     contract=PanelData),
+                Slot("model", "dynamics", default="me-node", doc="latent dynamics model",
+                     contract=DynamicsModel),
             ),
         ),
     ]
@@ -188,8 +201,11 @@ _IMAGE_SCORE = (
 )
 _IMAGE_SLOTS = (
     Slot("dataset", "dataset", default={"plugin": "mnist"}, doc="28 x 28 training images"),
-    Slot("backbone", "backbone", default="score-unet", doc="time-conditioned score model"),
-    Slot("head", "head", required=False, doc="IGO heads (E_tau / D_tau), e.g. igo-unet"),
-    Slot("corruption", "corruption", default={"plugin": "cat-map", "noise": 1.0, "sigma": 25.0},
+    Slot("backbone", "backbone", default="score-unet", doc="time-conditioned score model",
+         contract=ImageScoreModel),
+    Slot("head", "head", required=False, doc="IGO heads (E_tau / D_tau), e.g. igo-unet",
+         contract=HeadSet),
+    Slot("corruption", "corruption", contract=CorruptionProcess,
+         default={"plugin": "cat-map", "noise": 1.0, "sigma": 25.0},
          doc="forward SDE (cat-map: IGO 4.1; gaussian-ve: the score-SDE baseline)"),
 )

@@ -11,6 +11,8 @@ from typing import Any, Protocol, TypeVar
 import torch
 from tqdm.auto import tqdm
 
+from pcdkit.contracts import satisfies
+from pcdkit.errors import PluginError
 from pcdkit.pipeline import Pipeline, Section
 from pcdkit.rundir import RunDir
 
@@ -53,13 +55,24 @@ class JobContext:
         return self.rank == 0
 
     def build(self, slot: str, **extra: Any) -> Any:
-        """Instantiate the plugin(s) of a slot (a list for ``many`` slots, None when empty)."""
+        """Instantiate the plugin(s) of a slot (a list for ``many`` slots, None when empty),
+        each checked against the slot's contract."""
         sec = self.pipeline.slots.get(slot)
         if sec is None:
             return None
-        if isinstance(sec, list):
-            return [s.create(**extra) for s in sec]
-        return sec.create(**extra)
+        spec = next((s for s in self.pipeline.job.spec.slots if s.name == slot), None)
+        contract = spec.contract if spec is not None else None
+
+        def make(section: Section) -> Any:
+            obj = section.create(**extra)
+            missing = satisfies(obj, contract) if contract is not None else []
+            if missing:
+                raise PluginError(f"{section.spec.origin} cannot fill `{slot}`: the job needs "
+                                  f"a {contract.__name__} (pcdkit.contracts), and the object "
+                                  f"lacks {', '.join(missing)}")
+            return obj
+
+        return [make(s) for s in sec] if isinstance(sec, list) else make(sec)
 
     def section(self, slot: str) -> Section | list[Section] | None:
         """The validated section(s) of a slot."""

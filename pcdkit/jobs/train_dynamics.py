@@ -90,10 +90,7 @@ class TrainDynamicsJob:
     def run(self, ctx: JobContext) -> dict[str, Any]:
         """Train, evaluate at intervals and at the end; returns the test MSEs."""
         s, device = self.s, ctx.device
-        data: Trajectories = ctx.build("dataset")
-        if not isinstance(data, Trajectories):
-            raise PcdkitError("dataset: train-dynamics needs panel data (hopper, "
-                              "rotating-mnist)")
+        data: Trajectories = ctx.build("dataset")  # checked against PanelData by build
         train, test = data.split(s["test_fraction"])
         n_obs = s["n_obs"] if s["n_obs"] is not None else len(data.times) // 2
         if not 1 <= n_obs < len(data.times):

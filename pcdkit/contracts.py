@@ -1,0 +1,158 @@
+"""What a plugin object of each kind must offer: every contract in one place.
+
+A plugin's factory (``PluginSpec.factory``) is called with its validated settings as keyword
+arguments, plus, for two kinds, one object from the job:
+
+- ``head`` factories also get ``backbone=`` (the network the heads attach to);
+- ``dynamics`` factories also get ``frame_shape=`` (the shape of one observation).
+
+A job's slot names the contract its plugin must satisfy (:class:`pcdkit.plugin.Slot`
+``contract``); :meth:`pcdkit.jobs.base.JobContext.build` checks the built object against it, so a
+plugin of the right kind but the wrong shape fails with its name and distribution before any
+work starts. The protocols are ``runtime_checkable``: only the presence of the members is
+checked at run time, the signatures below are the documentation.
+
+Conventions for every kind: tensors stay on the device they came on (a CPU-only library may be
+used inside, with a round trip through the host); randomness comes from the ``generator``
+argument, never from global state; nothing is kept on the object between calls (per-call
+context goes into a copy, see ``EulerMaruyama.bind``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import torch
+
+    from pcdkit.corruptions.base import Corrupted
+    from pcdkit.jobs.base import JobContext
+    from pcdkit.structures import Mesh, Shape
+
+
+@runtime_checkable
+class PointDenoiser(Protocol):
+    """``backbone`` for point-cloud jobs (``evaluate``): one noisy cloud in, one cloud out."""
+
+    def denoise(self, points: torch.Tensor, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+        """(N, 3) noisy points on any device -> (M, 3) denoised points on the same device."""
+        ...
+
+
+@runtime_checkable
+class ImageScoreModel(Protocol):
+    """``backbone`` for ``image-score``: an ``nn.Module`` scoring noisy images at times t."""
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) at times t (B,) -> score estimate (B, C, H, W)."""
+        ...
+
+    def parameters(self) -> Any:
+        """The trainable parameters (an ``nn.Module``)."""
+        ...
+
+
+@runtime_checkable
+class HeadSet(Protocol):
+    """``head``: IGO's intermediate pathways E_tau / D_tau, one pair per fraction tau."""
+
+    taus: Sequence[float]
+
+    def pair(self, tau: float) -> tuple[Any, Any]:
+        """(E_tau, D_tau): the modules replacing the backbone's first / last layer."""
+        ...
+
+    def overhead(self, backbone: Any) -> dict[str, int]:
+        """Parameter counts: the heads, the backbone, and IGO against separate networks."""
+        ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """``metric``: ``frame`` says what ``target`` is; the protocol normalises both (unit
+    sphere of the ground-truth cloud, or of the mesh vertices) before the call."""
+
+    frame: Literal["points", "mesh", "tensor"]
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor | Mesh) -> torch.Tensor:
+        """A scalar: the distance of ``pred`` (N, 3) to ``target``."""
+        ...
+
+
+@runtime_checkable
+class CorruptionProcess(Protocol):
+    """``corruption``: clean batch in, corrupted batch (and intermediate iterates) out.
+
+    Point-cloud jobs pass (B, N, 3); image jobs (B, C, H, W). ``taus`` asks for the iterates at
+    those fractions of each sample's time (IGO's x_tau); a process that cannot produce them
+    raises ``ValueError``.
+    """
+
+    def __call__(self, x0: torch.Tensor, *, generator: torch.Generator | None = None,
+                 taus: Sequence[float] = ()) -> Corrupted:
+        """The final iterate ``x_t``, per-sample times ``t`` and ``intermediates[tau]``."""
+        ...
+
+
+@runtime_checkable
+class ShapeSequence(Protocol):
+    """``dataset`` for point-cloud jobs: a sequence of :class:`pcdkit.structures.Shape`
+    (name, clean (N, 3) cloud, optional mesh for P2M), loaded lazily."""
+
+    def __len__(self) -> int:
+        """Number of shapes."""
+        ...
+
+    def __getitem__(self, i: int) -> Shape:
+        """Shape ``i``."""
+        ...
+
+
+@runtime_checkable
+class PanelData(Protocol):
+    """``dataset`` for ``train-dynamics``: subjects x times x frame, one shared time grid."""
+
+    values: torch.Tensor
+    times: torch.Tensor
+
+    def split(self, test_fraction: float) -> tuple[Any, Any]:
+        """(train, test) without leakage between them."""
+        ...
+
+
+@runtime_checkable
+class DynamicsModel(Protocol):
+    """``dynamics``: a latent model of panel data, trained by its own loss."""
+
+    frame_shape: tuple[int, ...]
+
+    def loss(self, x: torch.Tensor, obs_mask: torch.Tensor, times: torch.Tensor,
+             kl_coef: float, n_subjects: int, generator: torch.Generator | None = None
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Negative ELBO of frames x (B, T, *frame) seen where ``obs_mask`` (B, T) is 1."""
+        ...
+
+    def predict(self, x: torch.Tensor, mask: torch.Tensor, times: torch.Tensor
+                ) -> torch.Tensor:
+        """Predicted frames (B, T, *frame) from the frames where ``mask`` is 1."""
+        ...
+
+
+@runtime_checkable
+class Job(Protocol):
+    """``job``: what ``pcdkit run`` executes; gets its plugins through ``ctx.build(slot)``."""
+
+    def run(self, ctx: JobContext) -> dict[str, Any]:
+        """Do the work; the returned metrics are written to ``metrics.json``."""
+        ...
+
+
+def satisfies(obj: Any, contract: type) -> list[str]:
+    """Members of ``contract`` that ``obj`` lacks (empty when it satisfies it)."""
+    members = [m for m in vars(contract) if not m.startswith("_") and m != "register"]
+    members += list(getattr(contract, "__annotations__", {}))
+    if "__call__" in vars(contract) and not callable(obj):
+        return ["__call__"]
+    return sorted({m for m in members if not hasattr(obj, m)})

@@ -419,3 +419,33 @@ def test_a_plugin_of_the_right_kind_but_the_wrong_contract_fails_before_work(
     one_error(*run_cli(["run", str(pipe), "--out", str(tmp_path / "run")], capsys),
               "dataset plugin 'procedural'", "PanelData", "values")
     assert "PanelData" in (tmp_path / "run" / "FAILED.txt").read_text()  # marked, not silent
+
+
+def test_igo_training_refuses_a_corruption_without_intermediate_iterates(
+        tmp_path: Path) -> None:
+    import types
+
+    from pcdkit import pipeline
+    from pcdkit.corruptions import Corrupted
+    from pcdkit.hookspecs import hookimpl
+    from pcdkit.runner import run_pipeline
+
+    def final_only(**_: object) -> object:
+        return lambda x0, *, generator=None, taus=(): Corrupted(x_t=x0 + 0.01,
+                                                                t=torch.ones(len(x0)))
+
+    module = types.ModuleType("finalonly")
+
+    @hookimpl
+    def pcdkit_corruptions() -> list:
+        return [PluginSpec("corruption", "final-only", final_only)]
+
+    module.pcdkit_corruptions = pcdkit_corruptions  # type: ignore[attr-defined]
+    reg = Registry()
+    reg.register_module(module, "finalonly", distribution="thirdparty")
+    cfg = {"device": "cpu", "job": {"plugin": "train-denoiser", "iterations": 1, "batch_size": 1,
+                                    "val_shapes": 0, "patch_size": 100},
+           "datasets": [{"plugin": "procedural", "resolution": 300, "shapes": ["cube"]}],
+           "head": "igo-score-denoise", "corruption": "final-only"}
+    with pytest.raises(PcdkitError, match=r"'final-only' \(thirdparty\).*no intermediate"):
+        run_pipeline(pipeline.validate(cfg, registry=reg), out=tmp_path / "run", quiet=True)

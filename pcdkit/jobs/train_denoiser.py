@@ -120,6 +120,15 @@ class TrainDenoiserJob:
             raise PcdkitError("head: IGO training needs a `corruption` section that returns "
                               "intermediate iterates (e.g. swap-clean or pointcloud-em)")
         taus = heads.taus if heads is not None else []
+        if taus:  # a process that ignores `taus` would fail deep inside the first step
+            probe = corruption(torch.randn(1, 64, 3, generator=torch.Generator().manual_seed(0)),
+                               generator=torch.Generator().manual_seed(0), taus=taus)
+            missing = [t for t in taus if t not in probe.intermediates]
+            if missing:
+                raise PcdkitError(
+                    f"{ctx.section('corruption').spec.origin} returns no intermediate iterate "
+                    f"at tau={missing}; IGO training needs a process that does (e.g. gaussian, "
+                    "pointcloud-em, swap-clean)")
         trained: torch.nn.Module = net if heads is None else IGOScoreDenoiseNet(
             net, heads, s["alpha"])
         if heads is not None and ctx.is_primary:

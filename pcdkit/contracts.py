@@ -53,6 +53,10 @@ class ImageScoreModel(Protocol):
         """The trainable parameters (an ``nn.Module``)."""
         ...
 
+    def config(self) -> dict[str, Any]:
+        """The settings that rebuild the network (stored in its checkpoints)."""
+        ...
+
 
 @runtime_checkable
 class HeadSet(Protocol):
@@ -97,6 +101,36 @@ class CorruptionProcess(Protocol):
 
 
 @runtime_checkable
+class SDEProcess(CorruptionProcess, Protocol):
+    """``corruption`` for score-based generation (``image-score``): a forward SDE whose
+    Gaussian kernel and prior the loss and the samplers need (``EulerMaruyama`` provides all)."""
+
+    t_max: float
+
+    def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """a(x, t), broadcastable to x; t per sample, shaped (B, 1, ..., 1)."""
+        ...
+
+    def diffusion(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """b(x, t), broadcastable to x."""
+        ...
+
+    def kernel_score(self, e: torch.Tensor, t: torch.Tensor, frac: float,
+                     variance: torch.Tensor) -> torch.Tensor:
+        """Score of the injected noise's Gaussian at ``frac`` of t (the training target)."""
+        ...
+
+    def kernel_std(self, t: torch.Tensor) -> torch.Tensor:
+        """Standard deviation of the injected noise at times t (B,)."""
+        ...
+
+    def prior(self, shape: tuple[int, ...], generator: torch.Generator | None,
+              device: torch.device) -> torch.Tensor:
+        """A draw of the noise at t_max: where the samplers start."""
+        ...
+
+
+@runtime_checkable
 class ShapeSequence(Protocol):
     """``dataset`` for point-cloud jobs: a sequence of :class:`pcdkit.structures.Shape`
     (name, clean (N, 3) cloud, optional mesh for P2M), loaded lazily."""
@@ -108,6 +142,13 @@ class ShapeSequence(Protocol):
     def __getitem__(self, i: int) -> Shape:
         """Shape ``i``."""
         ...
+
+
+@runtime_checkable
+class ImageData(Protocol):
+    """``dataset`` for ``image-score``: ``images`` (N, 1, 28, 28) in [0, 1]."""
+
+    images: torch.Tensor
 
 
 @runtime_checkable

@@ -10,10 +10,12 @@ from pcdkit.contracts import (
     CorruptionProcess,
     DynamicsModel,
     HeadSet,
+    ImageData,
     ImageScoreModel,
     Metric,
     PanelData,
     PointDenoiser,
+    SDEProcess,
     ShapeSequence,
 )
 from pcdkit.plugin import Param, PluginSpec, Slot, hookimpl
@@ -200,12 +202,13 @@ _IMAGE_SCORE = (
           is_input=True),
 )
 _IMAGE_SLOTS = (
-    Slot("dataset", "dataset", default={"plugin": "mnist"}, doc="28 x 28 training images"),
+    Slot("dataset", "dataset", default={"plugin": "mnist"}, doc="28 x 28 training images",
+         contract=ImageData),
     Slot("backbone", "backbone", default="score-unet", doc="time-conditioned score model",
          contract=ImageScoreModel),
     Slot("head", "head", required=False, doc="IGO heads (E_tau / D_tau), e.g. igo-unet",
          contract=HeadSet),
-    Slot("corruption", "corruption", contract=CorruptionProcess,
+    Slot("corruption", "corruption", contract=SDEProcess,
          default={"plugin": "cat-map", "noise": 1.0, "sigma": 25.0},
          doc="forward SDE (cat-map: IGO 4.1; gaussian-ve: the score-SDE baseline)"),
 )

@@ -41,8 +41,6 @@ class EvaluateJob:
         backbone = ctx.build("backbone")
         sections = ctx.section("metrics")
         metrics = dict(zip(metric_names(sections), ctx.build("metrics"), strict=True))
-        identity = ctx.section("backbone") is None or ctx.section("backbone").spec.name == \
-            "identity"
         n = len(dataset) if self.limit is None else min(self.limit, len(dataset))
         rows: list[dict[str, Any]] = []
         for i in ctx.progress(range(n), "evaluate", total=n):
@@ -55,14 +53,14 @@ class EvaluateJob:
             noisy = (corruption(gt.unsqueeze(0), generator=gen).x_t[0] if corruption is not None
                      else gt)
             row: dict[str, Any] = {"shape": shape.name, "points": int(gt.shape[0])}
-            if backbone is not None and not identity:
+            pred = noisy
+            if backbone is not None:
                 with torch.inference_mode():
                     pred = backbone.denoise(noisy, generator=gen)
-                if self.score_input:
-                    row |= {f"input_{k}": v for k, v in
-                            evaluate_shape(noisy, metrics, gt=gt, mesh=mesh).items()}
-            else:
-                pred = noisy
+            if self.score_input and pred is not noisy:  # a backbone that returns its input
+                # (identity) needs no second score of the same cloud
+                row |= {f"input_{k}": v for k, v in
+                        evaluate_shape(noisy, metrics, gt=gt, mesh=mesh).items()}
             row |= evaluate_shape(pred, metrics, gt=gt, mesh=mesh)
             rows.append(row)
             ctx.run.log.info("%s: %s", shape.name, row)

@@ -52,21 +52,18 @@ class ImageScoreJob:
     @staticmethod
     def dataset(ctx: JobContext) -> ImageSet:
         """The pipeline's 28 x 28 training images."""
-        data = ctx.build("dataset")
-        if not isinstance(data, ImageSet) or data.images.shape[-2:] != (28, 28):
-            raise PcdkitError("dataset: image-score needs a 28 x 28 image dataset (e.g. mnist)")
+        data = ctx.build("dataset")  # an ImageData, checked by ctx.build
+        if tuple(data.images.shape[1:]) != (1, 28, 28):
+            raise PcdkitError(f"dataset: image-score needs 1 x 28 x 28 images (e.g. mnist), "
+                              f"got {tuple(data.images.shape[1:])}")
         return data
 
     @staticmethod
     def model_parts(ctx: JobContext) -> tuple[ScoreUNet, IGOHeadSet | None, EulerMaruyama]:
         """Fresh (seeded) backbone, heads and the corruption process of the pipeline."""
+        # the slots' contracts (ImageScoreModel, SDEProcess) are checked by ctx.build
         net = ctx.build("backbone")
-        if not isinstance(net, ScoreUNet):
-            raise PcdkitError("backbone: image-score needs the score-unet backbone")
         process = ctx.build("corruption")
-        if not isinstance(process, EulerMaruyama):
-            raise PcdkitError("corruption: image-score needs an SDE process (e.g. cat-map, "
-                              "gaussian-ve)")
         return net, ctx.build("head", backbone=net), process
 
     # -- training --------------------------------------------------------------------------

@@ -54,3 +54,16 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def device(request: pytest.FixtureRequest) -> torch.device:
     """Every device of this machine: CPU always, CUDA when present (device-sensitive tests)."""
     return torch.device(request.param)
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A score-denoise checkpoint with random weights (seed 0): fast tests of the denoising
+    plumbing, not of its quality."""
+    from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
+    from pcdkit.checkpoints import Checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "random.pt"
+    save_checkpoint(Checkpoint("score-denoise", ScoreDenoiseNet().state_dict()), path)
+    return path

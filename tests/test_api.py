@@ -11,18 +11,8 @@ import pytest
 import torch
 
 import pcdkit
-from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
-from pcdkit.checkpoints import Checkpoint, save_checkpoint
 from pcdkit.datasets.procedural import make_mesh
 from pcdkit.errors import PcdkitError
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("api") / "random.pt"
-    save_checkpoint(Checkpoint("score-denoise", ScoreDenoiseNet().state_dict()), path)
-    return path
 
 
 def test_readme_example_runs(tmp_path: Path, checkpoint: Path) -> None:

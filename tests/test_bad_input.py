@@ -17,7 +17,7 @@ import yaml
 from pcdkit.atomic import atomic_write
 from pcdkit.backbones.score_denoise.denoise import MULTINOMIAL_MAX, _draw
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
-from pcdkit.checkpoints import FORMAT, Checkpoint, save_checkpoint
+from pcdkit.checkpoints import FORMAT
 from pcdkit.cli import main
 from pcdkit.errors import PcdkitError, PluginError
 from pcdkit.plugin import PluginSpec
@@ -45,14 +45,6 @@ def one_error(code: int, err: str, *needles: str) -> None:
     assert len(err.strip().splitlines()) <= 3 and len(err) < 600, err
     for needle in needles:
         assert needle in err, err
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "random.pt"
-    save_checkpoint(Checkpoint("score-denoise", ScoreDenoiseNet().state_dict()), path)
-    return path
 
 
 def _denoise(cloud: Path, ckpt: Path, out: Path, capsys: pytest.CaptureFixture,

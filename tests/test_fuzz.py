@@ -9,11 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
-from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
-from pcdkit.checkpoints import Checkpoint, save_checkpoint
 from pcdkit.cli import main
 
 SEED = 20261124
@@ -90,14 +87,6 @@ def _call(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
 def _check(case: str, code: int, err: str) -> None:
     assert code in (0, 2), f"{case}: exit {code}\n{err}"
     assert "Traceback" not in err, f"{case}:\n{err}"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("fuzz-ckpt") / "random.pt"
-    save_checkpoint(Checkpoint("score-denoise", ScoreDenoiseNet().state_dict()), path)
-    return path
 
 
 def test_fuzzed_clouds_end_in_exit_0_or_2_and_stay_unchanged(

@@ -11,8 +11,6 @@ pytest.importorskip("torch_geometric", reason="pcdkit[pyg] not installed")
 
 import pcdkit  # noqa: E402
 from pcdkit import registry  # noqa: E402
-from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet  # noqa: E402
-from pcdkit.checkpoints import Checkpoint, save_checkpoint  # noqa: E402
 from pcdkit.datasets.procedural import make_mesh  # noqa: E402
 from pcdkit.geometry.backends import has_torch_cluster  # noqa: E402
 from pcdkit.pyg import (  # noqa: E402
@@ -59,12 +57,9 @@ def test_corruption_as_transform_keeps_the_clean_cloud() -> None:
     assert "Gaussian" in repr(transform)
 
 
-def test_denoise_accepts_a_batch_of_clouds_of_different_sizes(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    ckpt = tmp_path / "random.pt"
-    save_checkpoint(Checkpoint("score-denoise", ScoreDenoiseNet().state_dict()), ckpt)
+def test_denoise_accepts_a_batch_of_clouds_of_different_sizes(checkpoint: Path) -> None:
     batch = clouds_to_batch([torch.randn(40, 3), torch.randn(25, 3)])
-    out = pcdkit.denoise(batch, checkpoint=ckpt, steps=1)
+    out = pcdkit.denoise(batch, checkpoint=checkpoint, steps=1)
     assert out.num_graphs == 2 and out.pos.shape == (65, 3)
     assert torch.equal(out.batch, batch.batch) and not torch.equal(out.pos, batch.pos)
 

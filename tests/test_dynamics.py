@@ -234,3 +234,21 @@ def test_split_drops_training_subjects_that_share_a_test_source_and_refits_the_n
     flat = train.values.reshape(-1, 2)  # standardised on the training subjects alone
     assert torch.allclose(flat.mean(0), torch.zeros(2), atol=1e-5)
     assert torch.allclose(train.normalizer.inverse(test.values), raw[8:], atol=1e-5)
+
+
+def test_hopper_reference_protocol_starts_high_with_one_speed_and_min_max_units(
+        cache_dir: Path) -> None:
+    pytest.importorskip("dm_control")
+    from pcdkit.datasets.hopper import hopper
+
+    data = hopper(subjects=6, frames=3, vel_range=5.0, protocol="reference", speeds=2)
+    raw = data.normalizer.inverse(data.values)
+    assert data.normalizer.kind == "reference"
+    assert (raw[:, 0, 1] >= 1000).all() and (raw[:, 0, 0] == 0).all()  # x = 0, far above
+    qvel = raw[:, 0, 7:]
+    assert torch.allclose(qvel, qvel[:, :1].expand_as(qvel))  # one speed per trajectory
+    assert qvel[:, 0].tolist() == pytest.approx([-5, 5, -5, 5, -5, 5])
+    flat = data.values.reshape(-1, 14)
+    assert torch.allclose(flat.amin(0), torch.zeros(14), atol=1e-6)  # (x - min) / max
+    train, _ = data.split(0.34)
+    assert train.normalizer.kind == "reference"  # the refit keeps the reference's units

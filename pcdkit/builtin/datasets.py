@@ -94,6 +94,14 @@ def pcdkit_datasets() -> list[PluginSpec]:
                       minimum=1),
                 Param("root_range", float, 0.5, "qpos[:2] ~ U(0, root_range)", minimum=0.0),
                 Param("angle_range", float, 2.0, "qpos[2:] ~ U(-r, r)", minimum=0.0),
+                Param("protocol", Literal["pcdkit", "reference"], "pcdkit",
+                      "pcdkit: random states, standardised; reference: the ME-NODE data "
+                      "generator's states (high above the ground, one speed per trajectory; "
+                      "use vel_range 5) and its (x - min) / max normalisation"),
+                Param("speeds", int, 2, "reference protocol: speeds evenly spaced in "
+                      "[-vel_range, vel_range], cycled over trajectories", minimum=1),
+                Param("height", float, 1000.0, "reference protocol: added starting height",
+                      minimum=0.0),
                 Param("vel_range", float, 2.0, "qvel ~ U(-r, r) (IGO: 2; Latent ODE: 5)",
                       minimum=0.0),
                 _seed("simulation seed"),

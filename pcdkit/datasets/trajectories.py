@@ -17,10 +17,26 @@ from pcdkit.errors import PcdkitError
 
 @dataclass
 class Normalizer:
-    """Per-feature affine map ``(x - shift) / scale``, stored with the data and invertible."""
+    """Per-feature affine map ``(x - shift) / scale``, stored with the data and invertible.
+
+    ``kind`` says how it was fitted, so a refit (on training subjects) keeps it: ``standard``
+    (mean, std) or ``reference`` (the ME-NODE / Latent ODE code's ``(x - min) / max``, max of 0
+    replaced by 1; not a min-max scaling, kept for numbers in the reference's units).
+    """
 
     shift: torch.Tensor
     scale: torch.Tensor
+    kind: str = "standard"
+
+    @classmethod
+    def fit(cls, flat: torch.Tensor, kind: str = "standard") -> Normalizer:
+        """Fitted per feature on ``flat`` (rows x features)."""
+        if kind == "reference":
+            top = flat.amax(0)
+            return cls(flat.amin(0), torch.where(top == 0, torch.ones_like(top), top), kind)
+        if kind != "standard":
+            raise ValueError(f"normaliser kind {kind!r}: expected standard or reference")
+        return cls(flat.mean(0), flat.std(0).clamp_min(1e-6), kind)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised ``x``."""
@@ -70,10 +86,9 @@ class Trajectories:
             raise PcdkitError("job.test_fraction: every training subject shares its source "
                               "with a test subject; generate more subjects")
         values, norm = self.values, self.normalizer
-        if norm is not None:  # refit on training subjects only
+        if norm is not None:  # refit on training subjects only, the same kind
             raw = norm.inverse(values)
-            flat = raw[keep].reshape(-1, raw.shape[-1])
-            norm = Normalizer(flat.mean(0), flat.std(0).clamp_min(1e-6))
+            norm = Normalizer.fit(raw[keep].reshape(-1, raw.shape[-1]), norm.kind)
             values = norm(raw)
         test = torch.arange(cut, len(self))
 
@@ -101,6 +116,7 @@ def cached(name: str, settings: dict[str, Any], make: Callable[[], Trajectories]
     data = make()
     norm = data.normalizer
     atomic_torch_save({"values": data.values, "times": data.times, "settings": settings,
-                       "normalizer": {"shift": norm.shift, "scale": norm.scale} if norm else None,
+                       "normalizer": ({"shift": norm.shift, "scale": norm.scale, "kind": norm.kind}
+                                      if norm else None),
                        "info": data.info}, path)
     return data

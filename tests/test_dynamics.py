@@ -252,3 +252,21 @@ def test_hopper_reference_protocol_starts_high_with_one_speed_and_min_max_units(
     assert torch.allclose(flat.amin(0), torch.zeros(14), atol=1e-6)  # (x - min) / max
     train, _ = data.split(0.34)
     assert train.normalizer.kind == "reference"  # the refit keeps the reference's units
+
+
+def test_recipe_options_adam_warmup_frame_time_and_small_z0_std_train(tmp_path: Path) -> None:
+    from pcdkit import pipeline
+    from pcdkit.runner import run_pipeline
+
+    cfg = {"device": "cpu", "seed": 1,
+           "job": {"plugin": "train-dynamics", "iterations": 3, "batch_size": 4, "eval_every": 3,
+                   "checkpoint_every": 3, "figures": 0, "optimizer": "adam", "warmup": 2,
+                   "time_unit": "frame"},
+           "dataset": {"plugin": "hopper", "subjects": 12, "frames": 4, "cache": False},
+           "model": {"plugin": "me-node", "latents": 4, "units": 8, "z0_std_scale": 0.1,
+                     "n_z0": 1, "n_w": 1}}
+    pytest.importorskip("dm_control")
+    run, metrics = run_pipeline(pipeline.validate(cfg), out=tmp_path / "run", quiet=True)
+    rows = (run.path / "metrics.csv").read_text().splitlines()
+    lrs = [float(r.split(",")[6]) for r in rows[1:]]
+    assert math.isfinite(metrics["extrap_mse"]) and lrs[-1] == pytest.approx(1e-3, rel=0.01)

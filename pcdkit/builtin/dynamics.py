@@ -22,6 +22,8 @@ def _common() -> tuple[Param, ...]:
         Param("rtol", float, 1e-5, "relative tolerance (adaptive solvers)", minimum=0.0),
         Param("atol", float, 1e-5, "absolute tolerance (adaptive solvers)", minimum=0.0),
         Param("adjoint", bool, False, "adjoint-method gradients (less memory, slower)"),
+        Param("z0_std_scale", float, 1.0, "factor on q(z0)'s std (reference: 1; small "
+              "values help the decoder tell subjects apart early)", minimum=0.0, maximum=1.0),
     )
 
 

@@ -82,9 +82,13 @@ class MixedEffectNODE(nn.Module):
                  gru_units: int = 100, units: int = 100, mixed_effect: bool = True,
                  me_dim: int = 1, igo: bool = False, tau: float = 0.5, alpha: float = 0.8,
                  obs_std: float = 1e-3, n_z0: int = 3, n_w: int = 3, method: str = "rk4",
-                 rtol: float = 1e-5, atol: float = 1e-5, adjoint: bool = False) -> None:
+                 rtol: float = 1e-5, atol: float = 1e-5, adjoint: bool = False,
+                 z0_std_scale: float = 1.0) -> None:
         super().__init__()
         self.frame_shape = tuple(frame_shape)
+        # q(z0)'s std is the encoder's times this: < 1 starts with samples near the mean, so
+        # the decoder sees distinguishable subjects from the first steps
+        self.z0_std_scale = z0_std_scale
         self.images = len(self.frame_shape) == 3
         if self.images and self.frame_shape != (1, 28, 28):
             raise PcdkitError(f"model: image frames must be 1 x 28 x 28, got {frame_shape}")
@@ -116,7 +120,8 @@ class MixedEffectNODE(nn.Module):
         """q(z0 | frames where ``mask`` is 1): mean, std (B, latents)."""
         b, t = x.shape[:2]
         feats = self.frame_encoder(x.reshape(b * t, *self.frame_shape)).reshape(b, t, -1)
-        return self.encoder(feats, mask.to(feats.dtype), times)
+        mean, std = self.encoder(feats, mask.to(feats.dtype), times)
+        return mean, std * self.z0_std_scale
 
     def w_posterior(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """q(w) mean and std, or None without a mixed effect."""

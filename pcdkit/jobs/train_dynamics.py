@@ -24,6 +24,7 @@ Resumable (``--resume``), atomic checkpoints, ``metrics.csv``, ``training.png`` 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -83,7 +84,8 @@ class TrainDynamicsJob:
     def __init__(self, iterations: int, batch_size: int, lr: float, lr_decay: float,
                  grad_clip: float, kl_anneal: int, n_obs: int | None, obs_keep: float,
                  test_fraction: float, eval_every: int, log_every: int, checkpoint_every: int,
-                 figures: int) -> None:
+                 figures: int, optimizer: str = "adamax", warmup: int = 0,
+                 time_unit: str = "sequence") -> None:
         self.s = dict(locals())
         del self.s["self"]
 
@@ -92,16 +94,22 @@ class TrainDynamicsJob:
         s, device = self.s, ctx.device
         data: Trajectories = ctx.build("dataset")  # checked against PanelData by build
         train, test = data.split(s["test_fraction"])
+        if s["time_unit"] == "frame":  # one ODE time unit per frame: longer latent paths
+            span = len(data.times) - 1
+            data, train, test = (dataclasses.replace(d, times=d.times * span)
+                                 for d in (data, train, test))
         n_obs = s["n_obs"] if s["n_obs"] is not None else len(data.times) // 2
         if not 1 <= n_obs < len(data.times):
             raise PcdkitError(f"job.n_obs: need 1 <= n_obs < {len(data.times)} frames, "
                               f"got {n_obs}")
         model: MixedEffectNODE = ctx.build("model", frame_shape=data.frame_shape)
         model.to(device).train()
-        opt = torch.optim.Adamax(model.parameters(), lr=s["lr"])
+        optim = torch.optim.Adam if s["optimizer"] == "adam" else torch.optim.Adamax
+        opt = optim(model.parameters(), lr=s["lr"])
         per_epoch = max(1, len(train) // s["batch_size"])
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda it: s["lr_decay"] ** (it // per_epoch))  # ExponentialLR per epoch
+        sched = torch.optim.lr_scheduler.LambdaLR(  # warm-up, then ExponentialLR per epoch
+            opt, lambda it: min(1.0, (it + 1) / s["warmup"]) if it < s["warmup"] else
+            s["lr_decay"] ** (it // per_epoch))
         gen = torch.Generator().manual_seed(ctx.pipeline.seed * 1000 + 23)
         state_path = ctx.run.path / "checkpoints" / "last.pt"
         step = 0

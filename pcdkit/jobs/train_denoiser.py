@@ -13,6 +13,7 @@ draws its own patches), periodic atomic checkpoints, validation Chamfer distance
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from pcdkit.atomic import atomic_write_text
 from pcdkit.backbones.score_denoise.backbone import load_network
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud
 from pcdkit.backbones.score_denoise.loss import make_training_patches
@@ -38,6 +40,7 @@ from pcdkit.rundir import read_history
 
 FIELDS = ("step", "loss", "lr", "grad_norm", "seconds", "val_cd", "val_p2m")
 EMA_FIELDS = ("val_cd_raw", "val_p2m_raw")  # the raw weights beside their average
+NOISY_VAL = "validation_noisy.json"  # the validation figures of the noisy input itself
 
 
 class TrainDenoiserJob:
@@ -158,6 +161,7 @@ class TrainDenoiserJob:
         if val_items and ctx.is_primary and not ctx.resume:
             noisy_val = self._validate(None, val_items, device, ctx.pipeline.seed)
             ctx.run.log.info("validation of the noisy input: %s", noisy_val)
+            atomic_write_text(ctx.run.path / NOISY_VAL, json.dumps(noisy_val, indent=1))
         for step in bar:
             for group, base in zip(opt.param_groups, self._group_lrs(), strict=True):
                 group["lr"] = base * self._lr_factor(step)
@@ -200,7 +204,6 @@ class TrainDenoiserJob:
                     val |= {f"raw_{k}": v for k, v in raw_val.items()}
                 if ctx.is_primary:
                     ctx.run.log.info("step %d validation: %s", done, val)
-                    _plot(ctx.run.path)  # the curve so far, for a person watching a long run
                 if last_val < best and ctx.is_primary:
                     best = last_val
                     self._export(ctx, export if export is not None else evaluated, done, val)
@@ -215,6 +218,8 @@ class TrainDenoiserJob:
                     fields = (FIELDS + (EMA_FIELDS if ema is not None else ())
                               + (tuple(heads.diversity(net)) if heads is not None else ()))
                     ctx.run.append_history(row, fields)
+                    if "val_cd" in row:  # the curve so far, for a person watching a long run
+                        _plot(ctx.run.path)
                     if writer is not None:
                         for k in ("loss", "val_cd"):
                             if k in row:
@@ -415,9 +420,13 @@ def _plot(path: Path) -> None:
         val = [(int(r["step"]), float(r[col])) for r in rows if r.get(col)]
         if val:
             axes[1].plot(*zip(*val, strict=True), marker="o", label=label)
+    noisy = path / NOISY_VAL
+    if noisy.is_file():
+        axes[1].axhline(json.loads(noisy.read_text())["cd"], color="grey", linestyle="--",
+                        label="noisy input")
     axes[1].set(xlabel="step", ylabel="CD (mean over val_noises)",
                 title="validation Chamfer distance")
-    if any(r.get("val_cd_raw") for r in rows):
+    if any(r.get("val_cd_raw") for r in rows) or noisy.is_file():
         axes[1].legend(fontsize=7)
     for ax, suffix, label in ((axes[2:3], "_cos", "cosine similarity"),
                               (axes[3:4], "_dist", "Euclidean distance")):

@@ -29,7 +29,7 @@ def write_report(folder: Path) -> Path:
         parts.append("<h2>Settings</h2><pre>" + html.escape(config.read_text("utf-8")) + "</pre>")
     metrics = _json(folder / "metrics.json")
     if metrics:
-        parts.append("<h2>Metrics</h2>" + _metrics_table(metrics))
+        parts.append("<h2>Metrics (raw values)</h2>" + _metrics_table(metrics))
     shapes = _rows(folder / "per_shape.csv")
     if shapes:
         parts.append(f"<h2>Per shape (x {TABLE_SCALE:g})</h2>" + _table(shapes, scale=True))

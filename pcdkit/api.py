@@ -71,8 +71,8 @@ def denoise(points: Cloud | Sequence[Cloud], checkpoint: str | Path | None = Non
         t = torch.as_tensor(cloud, dtype=torch.float32)
         if t.ndim != 2 or t.shape[-1] != 3:
             raise PcdkitError(f"denoise: expected clouds of shape (N, 3), got {tuple(t.shape)}")
-        out = model.denoise(t.to(dev)).to(t.device)
-        return out.numpy() if isinstance(cloud, np.ndarray) else out.to(cloud.device)
+        out = model.denoise(t.to(dev)).to(t.device)  # back where the input lives
+        return out.numpy() if isinstance(cloud, np.ndarray) else out
 
     if hasattr(points, "pos"):  # a torch-geometric Data / Batch: clouds of different sizes
         from pcdkit.pyg import batch_to_clouds, with_clouds

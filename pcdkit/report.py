@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from pcdkit.atomic import atomic_write_text
+from pcdkit.metrics.protocol import TABLE_SCALE
 
 #: pictures embedded at most (a run with hundreds of per-shape PNGs links the folder instead)
 MAX_PICTURES = 40
-TABLE_SCALE = 1e4
 
 
 def write_report(folder: Path) -> Path:

@@ -114,9 +114,9 @@ class RunDir:
             self._history_fields = list(fields or row)
             if file.is_file():  # a resumed run keeps its history and header
                 with open(file, newline="", encoding="utf-8") as f:
-                    old = list(csv.DictReader(f))
-                    f.seek(0)
-                    header = next(csv.reader(f), [])
+                    reader = csv.DictReader(f)
+                    old = list(reader)
+                    header = list(reader.fieldnames or [])
                 added = [c for c in self._history_fields if c not in header]
                 self._history_fields = header + added
                 if added:  # a resume that logs more columns: widen the header, keep the rows

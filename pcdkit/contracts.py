@@ -3,7 +3,8 @@
 A plugin's factory (``PluginSpec.factory``) is called with its validated settings as keyword
 arguments, plus, for two kinds, one object from the job:
 
-- ``head`` factories also get ``backbone=`` (the network the heads attach to);
+- ``head`` factories also get ``backbone=`` (the network the heads attach to: the
+  ``nn.Module`` of the backbone, e.g. :meth:`TrainableDenoiser.network`);
 - ``dynamics`` factories also get ``frame_shape=`` (the shape of one observation).
 
 A job's slot names the contract its plugin must satisfy (:class:`pcdkit.plugin.Slot`
@@ -70,6 +71,49 @@ class HeadSet(Protocol):
 
     def overhead(self, backbone: Any) -> dict[str, int]:
         """Parameter counts: the heads, the backbone, and IGO against separate networks."""
+        ...
+
+
+@runtime_checkable
+class TrainableDenoiser(Protocol):
+    """``backbone`` for ``train-denoiser``: the network to train and how to denoise with it.
+
+    The job cuts (noisy, clean) patches from the training shapes and calls the network on them;
+    the network owns its loss. It validates copies of the network (its weight average,
+    BatchNorm statistics re-estimated) through :meth:`denoise_with`, and exports the weights as
+    a :class:`pcdkit.checkpoints.Checkpoint` named :attr:`checkpoint_model` with
+    :meth:`config`, which the plugin's ``checkpoint`` setting reads back for denoising.
+    Optional: ``network().output_layer`` (a module) for ``job.output_lr``.
+    """
+
+    checkpoint_model: str
+
+    def network(self) -> torch.nn.Module:
+        """The module to train (fresh, or the plugin's starting weights): called as
+        ``network(noisy (B, P, 3), clean (B, Q, 3), generator)`` it returns the scalar loss."""
+        ...
+
+    def denoise_with(self, network: torch.nn.Module, points: torch.Tensor) -> torch.Tensor:
+        """(N, 3) -> (M, 3) on the same device: ``points`` denoised by ``network`` (a trained
+        copy of :meth:`network`, in eval mode)."""
+        ...
+
+    def config(self) -> dict[str, Any]:
+        """Settings stored in exported checkpoints (what rebuilds the network)."""
+        ...
+
+
+@runtime_checkable
+class TrainableHeads(HeadSet, Protocol):
+    """``head`` for ``train-denoiser``: IGO heads that also assemble the training module."""
+
+    def combine(self, backbone: torch.nn.Module, alpha: float) -> torch.nn.Module:
+        """A module holding ``backbone`` and the heads whose call ``(noisy, clean, generator,
+        intermediates={tau: x_tau})`` is alpha * L(x_t) + (1 - alpha) * sum_tau L(x_tau)."""
+        ...
+
+    def diversity(self, backbone: torch.nn.Module) -> dict[str, float]:
+        """Scalars logged every row (e.g. how far E_tau / D_tau moved from E_T / D_T)."""
         ...
 
 
@@ -183,7 +227,13 @@ class DynamicsModel(Protocol):
 
 @runtime_checkable
 class Job(Protocol):
-    """``job``: what ``pcdkit run`` executes; gets its plugins through ``ctx.build(slot)``."""
+    """``job``: what ``pcdkit run`` executes; gets its plugins through ``ctx.build(slot)``.
+
+    Optional: a static ``check(pipeline) -> list[(key, message)]`` on the job's class, which
+    ``pcdkit validate`` (and ``run``, before any run directory exists) calls with the validated
+    pipeline for rules that span sections (e.g. heads that need intermediate iterates from the
+    corruption); each returned problem is reported like a bad setting, exit code 2.
+    """
 
     def run(self, ctx: JobContext) -> dict[str, Any]:
         """Do the work; the returned metrics are written to ``metrics.json``."""

@@ -289,6 +289,9 @@ def validate(
                     description=values["description"],
                     source=Path(source) if source else None)
     pipe.input_paths = _input_paths(pipe)
+    check = getattr(job.spec.resolve(), "check", None)  # the job's own cross-section rules
+    if check is not None and (problems := list(check(pipe))):
+        raise ConfigError(problems, source=str(source) if source else None)
     return pipe
 
 

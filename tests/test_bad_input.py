@@ -315,7 +315,8 @@ def test_damaged_resume_directories_are_one_line(tmp_path: Path, capsys: pytest.
     pipe.write_text(yaml.safe_dump({
         "name": "t", "device": "cpu", "job": {
             "plugin": "train-denoiser", "iterations": 2, "batch_size": 1, "patch_size": 100,
-            "num_points": 8, "frame_knn": 8, "checkpoint_every": 1, "val_shapes": 0},
+            "checkpoint_every": 1, "val_shapes": 0},
+        "backbone": {"plugin": "score-denoise", "num_points": 8, "frame_knn": 8},
         "datasets": [{"plugin": "procedural", "resolution": 300, "shapes": ["cube"],
                       "sampler": "uniform"}]}))
     run = tmp_path / "run"

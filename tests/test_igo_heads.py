@@ -12,8 +12,11 @@ from pcdkit import pipeline, registry
 from pcdkit.backbones.score_denoise.loss import supervised_loss
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
 from pcdkit.checkpoints import load_checkpoint
-from pcdkit.errors import PcdkitError
+from pcdkit.corruptions.base import Corrupted
+from pcdkit.errors import ConfigError, PcdkitError
 from pcdkit.heads.igo_score_denoise import IGOScoreDenoiseNet
+from pcdkit.plugin import PluginSpec, hookimpl
+from pcdkit.registry import Registry
 from pcdkit.runner import run_pipeline
 from tests.test_score_denoise import TINY_TRAIN
 
@@ -82,7 +85,29 @@ def test_igo_training_runs_from_yaml_and_tracks_diversity(tmp_path: Path) -> Non
         registry.create("backbone", "score-denoise", settings | {"tau": 0.25})
 
 
-def test_igo_head_without_intermediate_process_is_refused(tmp_path: Path) -> None:
-    cfg = TINY_TRAIN | {"head": "igo-score-denoise"}
-    with pytest.raises(PcdkitError, match="needs a `corruption`"):
-        run_pipeline(pipeline.validate(cfg), out=tmp_path / "x", quiet=True)
+class _FinalOnly:
+    """A corruption that returns only the final iterate (no intermediates)."""
+
+    def __call__(self, x0: torch.Tensor, *, generator: torch.Generator | None = None,
+                 taus: tuple = ()) -> Corrupted:
+        return Corrupted(x0 + 0.01, torch.ones(x0.shape[0]))
+
+
+class _FinalOnlyPlugin:
+    @hookimpl
+    def pcdkit_corruptions(self) -> list[PluginSpec]:
+        return [PluginSpec("corruption", "final-only", _FinalOnly)]
+
+
+def test_validate_refuses_heads_whose_corruption_returns_no_intermediates() -> None:
+    reg = Registry()
+    reg.register_module(_FinalOnlyPlugin(), "final-only", distribution="third-party")
+    cfg = {"job": {"plugin": "train-denoiser"}, "datasets": ["procedural"],
+           "head": {"plugin": "igo-score-denoise", "taus": [0.5]},
+           "corruption": "final-only"}
+    with pytest.raises(ConfigError, match=r"corruption: corruption plugin 'final-only' "
+                                          r"\(third-party\) returns no intermediate iterate"):
+        pipeline.validate(cfg, registry=reg)
+    with pytest.raises(ConfigError, match="corruption: IGO training"):
+        pipeline.validate({k: v for k, v in cfg.items() if k != "corruption"}, registry=reg)
+    pipeline.validate(cfg | {"corruption": "pointcloud-em"}, registry=reg)

@@ -164,8 +164,8 @@ TINY_TRAIN = {
     "device": "cpu",
     "seed": 3,
     "job": {"plugin": "train-denoiser", "iterations": 4, "batch_size": 2, "patch_size": 150,
-            "num_points": 16, "frame_knn": 8, "log_every": 1, "checkpoint_every": 2,
-            "val_every": 4, "val_shapes": 1},
+            "log_every": 1, "checkpoint_every": 2, "val_every": 4, "val_shapes": 1},
+    "backbone": {"plugin": "score-denoise", "num_points": 16, "frame_knn": 8},
     "datasets": [{"plugin": "procedural", "resolution": 600, "shapes": ["cube", "torus"],
                   "sampler": "uniform"}],
     "val_dataset": {"plugin": "procedural", "resolution": 400, "shapes": ["octahedron"],
@@ -207,7 +207,7 @@ def test_frozen_batchnorm_keeps_running_statistics(tmp_path: Path, freeze: bool)
 @pytest.mark.parametrize("output_lr", ["0.0", "null"])
 def test_output_lr_steps_the_output_layer_on_its_own_rate(tmp_path: Path, output_lr: str) -> None:
     cfg = pipeline.validate(pipeline.apply_overrides(
-        TINY_TRAIN, ["job.iterations=2", "job.zero_init_output=true",
+        TINY_TRAIN, ["job.iterations=2", "backbone.zero_init_output=true",
                      f"job.output_lr={output_lr}"]))
     run, _ = run_pipeline(cfg, out=tmp_path / "r", quiet=True)
     out = _weights(run.path)["score_net.conv_out.weight"]

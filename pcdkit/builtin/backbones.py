@@ -21,7 +21,8 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 "features + score network, patch-based gradient ascent.",
             params=(
                 Param("checkpoint", Path | None, None,
-                      "pcdkit checkpoint (default: the embedded one trained by pcdkit)",
+                      "pcdkit checkpoint; denoising: default the embedded one trained by "
+                      "pcdkit; train-denoiser: the starting weights (default: fresh)",
                       is_input=True),
                 Param("allow_pickle", bool, False,
                       "unpickle arbitrary objects from the checkpoint (trusted files only)"),
@@ -49,6 +50,19 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("matmul_precision", Literal["float32", "bfloat16"], "float32",
                       "hidden-layer products in inference; bfloat16 is faster on CPUs with "
                       "AVX512-BF16/AMX (CD within 0.3 % here, see README)"),
+                # training (train-denoiser): the network's loss and initialisation
+                Param("num_points", int, 128, "training: frames per patch in the loss",
+                      minimum=1),
+                Param("frame_knn", int, 32, "training: noisy points per frame", minimum=1),
+                Param("clean_neighbours", int, 4,
+                      "training: clean points averaged for the target", minimum=1),
+                Param("sigma", float, 0.01, "training: loss scale (dsm_sigma of the reference)"),
+                Param("zero_init_output", bool, False,
+                      "training from scratch: zero-initialise the output layer (the reference "
+                      "does not; helps short CPU budgets)"),
+                Param("compiled_training", bool, False,
+                      "training: run the score network's training forward through "
+                      "torch.compile"),
             ),
         ),
             PluginSpec(

@@ -17,6 +17,8 @@ from pcdkit.contracts import (
     PointDenoiser,
     SDEProcess,
     ShapeSequence,
+    TrainableDenoiser,
+    TrainableHeads,
 )
 from pcdkit.plugin import Param, PluginSpec, Slot, hookimpl
 
@@ -69,30 +71,22 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Param("noise_max", float, 0.02, "largest noise std (unit sphere)"),
                 Param("scale_range", float, 0.2, "random scale in [1 - s, 1 + s]"),
                 Param("rotate", bool, True, "random rotations about x, y and z"),
-                Param("num_points", int, 128, "frames per patch in the loss", minimum=1),
-                Param("frame_knn", int, 32, "noisy points per frame", minimum=1),
-                Param("clean_neighbours", int, 4, "clean points averaged for the target",
-                      minimum=1),
-                Param("sigma", float, 0.01, "loss scale (dsm_sigma of the reference)"),
                 Param("log_every", int, 10, "steps between metrics.csv rows", minimum=1),
                 Param("checkpoint_every", int, 100, "steps between checkpoints", minimum=1),
                 Param("val_every", int, 200, "steps between validations", minimum=1),
                 Param("val_noises", list[float], [0.01, 0.02],
                       "noise stds of the validation clouds (each shape denoised at each)"),
                 Param("val_shapes", int, 2, "validation shapes used", minimum=0),
-                Param("init_checkpoint", Path | None, None, "start from these weights",
-                      is_input=True),
-                Param("allow_pickle", bool, False, "unpickle init_checkpoint (trusted only)"),
-                Param("backend", GeometryBackend, "auto", "neighbour-search / FPS backend"),
-                Param("zero_init_output", bool, False,
-                      "from scratch: zero-initialise the output layer (the reference does not; "
-                      "helps short CPU budgets)"),
+                Param("backend", GeometryBackend, "auto",
+                      "neighbour-search / FPS backend of the patch extraction (the network's "
+                      "own: backbone.backend)"),
                 Param("alpha", float, 1.0, "IGO weight of the final iterate's loss "
                       "(1 - alpha goes to the intermediate iterates)", minimum=0.0, maximum=1.0),
                 Param("freeze_batchnorm", bool, False,
                       "keep BatchNorm running statistics fixed (fine-tuning)"),
                 Param("output_lr", float | None, None,
-                      "Adam learning rate of the score network's output layer (default: lr)",
+                      "Adam learning rate of the network's output layer (default: lr; needs "
+                      "a backbone whose network has `output_layer`)",
                       minimum=0.0),
                 Param("bn_recalibration", int, 0,
                       "training batches that re-estimate BatchNorm statistics before each "
@@ -109,11 +103,13 @@ def pcdkit_jobs() -> list[PluginSpec]:
                       minimum=0.0),
                 Param("grad_clip", float, 0.0, "clip the gradient's global norm (0 = off)",
                       minimum=0.0),
-                Param("compiled_training", bool, False,
-                      "run the score network's training forward through torch.compile"),
             ),
             slots=(
-                Slot("head", "head", required=False, contract=HeadSet,
+                Slot("backbone", "backbone", default="score-denoise",
+                     contract=TrainableDenoiser,
+                     doc="the network trained, with its loss; its `checkpoint` (if any) is "
+                         "where training starts"),
+                Slot("head", "head", required=False, contract=TrainableHeads,
                      doc="IGO heads (E_tau / D_tau); needs `corruption`"),
                 Slot("corruption", "corruption", contract=CorruptionProcess, required=False,
                      doc="noise process for training (default: the reference's Gaussian); "

@@ -11,6 +11,7 @@ time step. Training minimises alpha * L(x_t) + (1 - alpha) * sum_tau L(x_tau).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -37,6 +38,11 @@ class IGOHeads(IGOHeadSet):
         super().__init__(taus, {t: _scaled_copy(first, init_scale) for t in taus},
                          {t: _scaled_copy(last, init_scale) for t in taus})
 
+    def combine(self, backbone: ScoreDenoiseNet, alpha: float) -> IGOScoreDenoiseNet:
+        """The module trained by ``train-denoiser``: backbone plus these heads, whose call is
+        the alpha-weighted IGO loss."""
+        return IGOScoreDenoiseNet(backbone, self, alpha)
+
     def diversity(self, backbone: ScoreDenoiseNet) -> dict[str, float]:
         """Cosine similarity and Euclidean distance of E_T vs E_tau and D_T vs D_tau weights."""
         out = {}
@@ -62,11 +68,13 @@ class IGOScoreDenoiseNet(nn.Module):
 
     def forward(self, noisy: torch.Tensor, clean: torch.Tensor, generator: torch.Generator,
                 intermediates: dict[float, torch.Tensor] | None = None,
-                **loss_settings: float) -> torch.Tensor:
-        """alpha * L(x_t) + (1 - alpha) * sum_tau L(x_tau) on a batch of patches."""
+                **overrides: float) -> torch.Tensor:
+        """alpha * L(x_t) + (1 - alpha) * sum_tau L(x_tau) on a batch of patches (loss
+        settings: the backbone's, fields overridable per call)."""
         from pcdkit.backbones.score_denoise.loss import supervised_loss
 
-        kw = dict(backend=self.backbone.knn_backend, **loss_settings)
+        settings = dataclasses.replace(self.backbone.loss_settings, **overrides)
+        kw = dict(backend=self.backbone.knn_backend, **dataclasses.asdict(settings))
         loss = self.alpha * supervised_loss(self.backbone, noisy, clean, generator, **kw)
         for tau, x_tau in (intermediates or {}).items():
             enc, dec = self.heads.pair(tau)

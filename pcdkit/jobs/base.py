@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -73,6 +74,15 @@ class JobContext:
             return obj
 
         return [make(s) for s in sec] if isinstance(sec, list) else make(sec)
+
+    def generator_for(self, stream: str, index: int = 0) -> torch.Generator:
+        """A CPU generator for one named random stream of this run (e.g. ``"training"``),
+        seeded by a hash of (pipeline seed, stream, index, rank): streams never overlap, a new
+        stream does not shift the others, and draws are the same on every device (made on the
+        CPU, then moved)."""
+        key = f"{self.pipeline.seed}/{stream}/{index}/{self.rank}".encode()
+        seed = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+        return torch.Generator().manual_seed(seed >> 1)
 
     def section(self, slot: str) -> Section | list[Section] | None:
         """The validated section(s) of a slot."""

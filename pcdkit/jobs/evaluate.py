@@ -9,7 +9,7 @@ import torch
 from pcdkit.io import write_points
 from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.tables import write_tables
-from pcdkit.metrics.protocol import evaluate_shape, summarize
+from pcdkit.metrics.protocol import evaluate_shape, shape_noise_generator, summarize
 from pcdkit.pipeline import Section
 
 
@@ -45,8 +45,7 @@ class EvaluateJob:
         rows: list[dict[str, Any]] = []
         for i in ctx.progress(range(n), "evaluate", total=n):
             shape = dataset[i]
-            # a CPU generator on every device (pcdkit's policy): the same noise on CPU and CUDA
-            gen = torch.Generator().manual_seed(ctx.pipeline.seed * 100003 + i)
+            gen = shape_noise_generator(ctx.pipeline.seed, i, "evaluate")
             gt = shape.points.to(ctx.device)
             mesh = shape.mesh.to(ctx.device) if shape.mesh is not None else None
             # the contract of point-cloud jobs: corruptions receive a batch (B, N, 3)

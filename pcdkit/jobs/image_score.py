@@ -13,13 +13,12 @@ atomic checkpoints, ``metrics.csv`` and ``training.png``.
 
 from __future__ import annotations
 
-import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from pcdkit.backbones.score_unet import ScoreUNet
 from pcdkit.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
@@ -31,22 +30,46 @@ from pcdkit.generation.loss import igo_score_loss
 from pcdkit.generation.samplers import probability_flow, reverse_sde
 from pcdkit.heads.base import IGOHeadSet
 from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.state import load_state, restoring, save_state
+from pcdkit.jobs.trainer import Trainer, TrainSettings
 from pcdkit.metrics.frechet import frechet_distance
 from pcdkit.render import pyplot, save_image_grid
 from pcdkit.rundir import read_history
 
 
+@dataclass(frozen=True)
+class ImageScoreSettings:
+    """image-score's settings (documented with the plugin's parameters)."""
+
+    iterations: int
+    batch_size: int
+    lr: float
+    alpha: float
+    ema_decay: float
+    grad_clip: float
+    log_every: int
+    checkpoint_every: int
+    samples: int
+    sampler: str
+    em_steps: int
+    ode_rtol: float
+    ode_atol: float
+    eps: float
+    fd: bool
+    classifier_epochs: int
+    init_checkpoint: Path | None
+
+    def training(self) -> TrainSettings:
+        """The loop's share of the settings."""
+        return TrainSettings(iterations=self.iterations, lr=self.lr, log_every=self.log_every,
+                             checkpoint_every=self.checkpoint_every, grad_clip=self.grad_clip,
+                             ema_decay=self.ema_decay)
+
+
 class ImageScoreJob:
     """Train an image score model (optionally with IGO heads), sample, and score the samples."""
 
-    def __init__(self, iterations: int, batch_size: int, lr: float, alpha: float,
-                 ema_decay: float, grad_clip: float, log_every: int, checkpoint_every: int,
-                 samples: int, sampler: str, em_steps: int, ode_rtol: float, ode_atol: float,
-                 eps: float, fd: bool, classifier_epochs: int,
-                 init_checkpoint: Path | None) -> None:
-        self.s = dict(locals())
-        del self.s["self"]
+    def __init__(self, **settings: Any) -> None:
+        self.s = ImageScoreSettings(**settings)
 
     # -- components ------------------------------------------------------------------------
     @staticmethod
@@ -69,91 +92,45 @@ class ImageScoreJob:
     # -- training --------------------------------------------------------------------------
     def fit(self, ctx: JobContext, alpha: float, data: ImageSet, net: ScoreUNet,
             heads: IGOHeadSet | None, process: EulerMaruyama) -> dict[str, Any]:
-        """Train in ``ctx.run`` (checkpoints/, metrics.csv); returns figures and the EMA model."""
+        """Train in ``ctx.run`` (checkpoints/, metrics.csv); returns figures and the weights
+        to sample with (the average when ``ema_decay`` > 0)."""
         s, device, folder = self.s, ctx.device, ctx.run.path
-        if s["init_checkpoint"] is not None:
-            self._load_weights(net, heads, s["init_checkpoint"])
+        if s.init_checkpoint is not None:
+            self._load_weights(net, heads, s.init_checkpoint)
         net.to(device).train()
-        params = list(net.parameters()) + (list(heads.parameters()) if heads else [])
+        modules: dict[str, torch.nn.Module] = {"model": net}
         if heads is not None:
-            heads.to(device).train()
-        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(s["ema_decay"]))
-        opt = torch.optim.Adam(params, lr=s["lr"])
-        gen = torch.Generator().manual_seed(ctx.pipeline.seed * 1000 + 17)
-        state_path = folder / "checkpoints" / "last.pt"
-        step = 0
-        if ctx.resume and state_path.is_file():
-            step = self._restore(state_path, net, heads, ema, opt, gen)
-            ctx.run.log.info("%s: resumed at step %d", folder.name, step)
-            ctx.run.truncate_history(step)
+            modules["heads"] = heads.to(device).train()
+        params = [p for m in modules.values() for p in m.parameters()]
+        trainer = Trainer(ctx, s.training(), modules, torch.optim.Adam(params, lr=s.lr),
+                          generator=ctx.generator_for("training"), distributed=False,
+                          optional_state=True)  # an alpha of a sweep not begun: starts afresh
         images = data.images
-        start, sums, count, last = time.perf_counter(), {}, 0, {}
-        bar = ctx.progress(range(step, s["iterations"]), f"train alpha={alpha:g}",
-                           total=s["iterations"] - step)
-        for step in bar:
-            idx = torch.randint(len(images), (s["batch_size"],), generator=gen)
-            loss, parts = igo_score_loss(net, heads, process, images[idx].to(device), alpha,
-                                         gen)
-            if not math.isfinite(loss.item()):
-                raise PcdkitError(f"training diverged at step {step + 1} (loss {loss.item()}); "
-                                  "lower job.lr and resume from the last checkpoint")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if s["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(params, s["grad_clip"])
-            opt.step()
-            ema.update_parameters(net)
-            parts["loss"] = loss.item()
-            sums = {k: sums.get(k, 0.0) + v for k, v in parts.items()}
-            count += 1
-            done = step + 1
-            if done % s["log_every"] == 0 or done == s["iterations"]:
-                row = {"step": done, **{k: v / count for k, v in sums.items()},
-                       "seconds": round(time.perf_counter() - start, 2)}
-                ctx.run.append_history(row)
-                sums, count, last = {}, 0, row
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{row['loss']:.2f}")
-            if done % s["checkpoint_every"] == 0 or done == s["iterations"]:
-                self._save(folder, net, heads, ema, opt, done, gen)
-        if s["iterations"] > 0:
-            _plot_loss(folder)
-        ema.module.eval()
-        out: dict[str, Any] = {"iterations": s["iterations"], "alpha": alpha,
+
+        def loss(model: torch.nn.Module, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+            idx = torch.randint(len(images), (s.batch_size,), generator=trainer.generator)
+            return igo_score_loss(model, heads, process, images[idx].to(device), alpha,
+                                  trainer.generator)
+
+        def on_checkpoint(done: int) -> None:
+            ckpts = folder / "checkpoints"
+            which = "ema" if trainer.ema is not None else "raw"
+            save_checkpoint(Checkpoint("score-unet", trainer.averaged.state_dict(),
+                                       net.config(), {"step": done, "weights": which}),
+                            ckpts / "model.pt", overwrite=True)
+            if heads is not None:
+                save_checkpoint(Checkpoint("igo-unet-heads", heads.state_dict(),
+                                           {"taus": heads.taus}, {"step": done}),
+                                ckpts / "heads.pt", overwrite=True)
+
+        last = trainer.fit(loss, on_checkpoint=on_checkpoint, plot=_plot_loss,
+                           desc=f"train alpha={alpha:g}")
+        model = trainer.averaged.eval()
+        out: dict[str, Any] = {"iterations": s.iterations, "alpha": alpha,
                                "final_loss": last.get("loss", float("nan"))}
         if heads is not None:
             out["igo_parameters"] = heads.overhead(net)
-        return out | {"ema": ema.module}
-
-    def _save(self, folder: Path, net: ScoreUNet, heads: IGOHeadSet | None,
-              ema: AveragedModel, opt: torch.optim.Optimizer, step: int,
-              gen: torch.Generator) -> None:
-        ckpts = folder / "checkpoints"
-        save_checkpoint(Checkpoint("score-unet", ema.module.state_dict(), net.config(),
-                                   {"step": step, "weights": "ema"}),
-                        ckpts / "model.pt", overwrite=True)
-        if heads is not None:
-            save_checkpoint(Checkpoint("igo-unet-heads", heads.state_dict(),
-                                       {"taus": heads.taus}, {"step": step}),
-                            ckpts / "heads.pt", overwrite=True)
-        save_state(ckpts / "last.pt", {
-            "model": net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-            "heads": heads.state_dict() if heads is not None else {}, "step": step,
-            "rng": gen.get_state()})
-
-    def _restore(self, path: Path, net: ScoreUNet, heads: IGOHeadSet | None,
-                 ema: AveragedModel, opt: torch.optim.Optimizer, gen: torch.Generator) -> int:
-        state = load_state(path)
-        with restoring(path):
-            net.load_state_dict(state["model"])
-            ema.load_state_dict(state["ema"])
-            if heads is not None:
-                heads.load_state_dict(state["heads"])
-            opt.load_state_dict(state["optimizer"])
-            gen.set_state(state["rng"])
-        for group in opt.param_groups:
-            group["lr"] = self.s["lr"]
-        return int(state["step"])
+        return out | {"ema": model}
 
     @staticmethod
     def _load_weights(net: ScoreUNet, heads: IGOHeadSet | None, path: Path) -> None:
@@ -180,19 +157,19 @@ class ImageScoreJob:
         def score(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return model(x, t, process.kernel_std(t))
 
-        shape = (s["samples"], 1, 28, 28)
+        shape = (s.samples, 1, 28, 28)
         out: dict[str, Any] = {}
-        samplers = ("ode", "em") if s["sampler"] == "both" else (s["sampler"],)
+        samplers = ("ode", "em") if s.sampler == "both" else (s.sampler,)
         for name in samplers:
-            gen = torch.Generator().manual_seed(ctx.pipeline.seed * 1000 + 99)
+            gen = ctx.generator_for(f"sampler-{name}")
             start = time.perf_counter()
             if name == "ode":
                 x, nfe = probability_flow(score, process, shape, generator=gen, device=device,
-                                          eps=s["eps"], rtol=s["ode_rtol"], atol=s["ode_atol"])
+                                          eps=s.eps, rtol=s.ode_rtol, atol=s.ode_atol)
                 out["ode_nfe"] = nfe
             else:
                 x = reverse_sde(score, process, shape, generator=gen, device=device,
-                                steps=s["em_steps"], eps=s["eps"])
+                                steps=s.em_steps, eps=s.eps)
             out[f"{name}_seconds"] = round(time.perf_counter() - start, 2)
             x = x.clamp(0, 1).cpu()  # pixels live in [0, 1]; the FD sees what a person sees
             torch.save(x, folder / f"samples-{name}.pt")
@@ -206,10 +183,10 @@ class ImageScoreJob:
                         ) -> tuple[clf.DigitClassifier | None, torch.Tensor | None, float]:
         """The FD feature classifier trained on the dataset, the real images' features and its
         held-out accuracy (None, None, nan when fd is off)."""
-        if not self.s["fd"]:
+        if not self.s.fd:
             return None, None, float("nan")
-        gen = torch.Generator().manual_seed(ctx.pipeline.seed * 1000 + 5)
-        model, acc = clf.train_classifier(data, epochs=self.s["classifier_epochs"],
+        gen = ctx.generator_for("fd-classifier")
+        model, acc = clf.train_classifier(data, epochs=self.s.classifier_epochs,
                                           generator=gen, device=ctx.device)
         save_checkpoint(Checkpoint("digit-classifier", model.state_dict(),
                                    extra={"heldout_accuracy": acc}),
@@ -221,7 +198,7 @@ class ImageScoreJob:
         """Train, sample, score; returns losses, FD per sampler and timings."""
         data = self.dataset(ctx)
         net, heads, process = self.model_parts(ctx)
-        alpha = self.s["alpha"] if heads is not None else 1.0
+        alpha = self.s.alpha if heads is not None else 1.0
         fitted = self.fit(ctx, alpha, data, net, heads, process)
         model = fitted.pop("ema")
         feature_net, real, acc = self.feature_network(ctx, data)

@@ -13,9 +13,10 @@ draws its own patches), periodic atomic checkpoints, validation Chamfer distance
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,307 +24,246 @@ import torch
 import torch.distributed as dist
 
 from pcdkit.atomic import atomic_write_text
-from pcdkit.backbones.score_denoise.backbone import load_network
-from pcdkit.backbones.score_denoise.denoise import denoise_cloud
 from pcdkit.backbones.score_denoise.loss import make_training_patches
-from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
 from pcdkit.checkpoints import Checkpoint, save_checkpoint
 from pcdkit.corruptions.gaussian import GaussianNoise
 from pcdkit.errors import PcdkitError
-from pcdkit.heads.igo_score_denoise import IGOScoreDenoiseNet
 from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.state import load_state, restoring, save_state
+from pcdkit.jobs.trainer import Trainer, TrainSettings
 from pcdkit.metrics.base import P2M, Chamfer
-from pcdkit.metrics.protocol import evaluate_shape
+from pcdkit.metrics.protocol import evaluate_shape, shape_noise_generator
+from pcdkit.pipeline import Pipeline
 from pcdkit.render import pyplot
 from pcdkit.rundir import read_history
 
 FIELDS = ("step", "loss", "lr", "grad_norm", "seconds", "val_cd", "val_p2m")
 EMA_FIELDS = ("val_cd_raw", "val_p2m_raw")  # the raw weights beside their average
 NOISY_VAL = "validation_noisy.json"  # the validation figures of the noisy input itself
+NEEDS_CORRUPTION = ("IGO training (a `head`) needs a corruption section that returns "
+                    "intermediate iterates (e.g. swap-clean or pointcloud-em)")
 
 
-class TrainDenoiserJob:
-    """Train (or fine-tune) the score-denoise network."""
+@dataclass(frozen=True)
+class DenoiserSettings:
+    """train-denoiser's settings (documented with the plugin's parameters)."""
 
-    def __init__(self, iterations: int, batch_size: int, lr: float, patch_size: int,
-                 patch_ratio: float, noise_min: float, noise_max: float, scale_range: float,
-                 rotate: bool, num_points: int, frame_knn: int, clean_neighbours: int,
-                 sigma: float, log_every: int, checkpoint_every: int, val_every: int,
-                 val_noises: list[float], val_shapes: int, init_checkpoint: Path | None,
-                 allow_pickle: bool, backend: str, alpha: float,
-                 zero_init_output: bool, freeze_batchnorm: bool,
-                 output_lr: float | None = None, bn_recalibration: int = 0,
-                 ema_decay: float = 0.0, warmup: int = 0, lr_schedule: str = "constant",
-                 lr_min: float = 0.0, grad_clip: float = 0.0,
-                 compiled_training: bool = False) -> None:
-        self.s = dict(locals())
-        del self.s["self"]
-        if freeze_batchnorm and bn_recalibration:
+    iterations: int
+    batch_size: int
+    lr: float
+    patch_size: int
+    patch_ratio: float
+    noise_min: float
+    noise_max: float
+    scale_range: float
+    rotate: bool
+    log_every: int
+    checkpoint_every: int
+    val_every: int
+    val_noises: tuple[float, ...]
+    val_shapes: int
+    backend: str
+    alpha: float
+    freeze_batchnorm: bool
+    output_lr: float | None = None
+    bn_recalibration: int = 0
+    ema_decay: float = 0.0
+    warmup: int = 0
+    lr_schedule: str = "constant"
+    lr_min: float = 0.0
+    grad_clip: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.freeze_batchnorm and self.bn_recalibration:
             raise PcdkitError("job.bn_recalibration re-estimates the BatchNorm statistics that "
                               "job.freeze_batchnorm keeps fixed: set one of them")
 
-    # -- state -----------------------------------------------------------------------------
-    def _state_path(self, ctx: JobContext) -> Path:
-        return ctx.run.path / "checkpoints" / "last.pt"
+    def training(self) -> TrainSettings:
+        """The loop's share of the settings."""
+        return TrainSettings(
+            iterations=self.iterations, lr=self.lr, log_every=self.log_every,
+            checkpoint_every=self.checkpoint_every, eval_every=self.val_every,
+            warmup=self.warmup, lr_schedule=self.lr_schedule, lr_min=self.lr_min,
+            grad_clip=self.grad_clip, ema_decay=self.ema_decay)
 
-    def _save(self, ctx: JobContext, net: torch.nn.Module, opt: torch.optim.Optimizer,
-              step: int, gen: torch.Generator, extra: dict[str, Any],
-              export: ScoreDenoiseNet | None = None,
-              ema: torch.optim.swa_utils.AveragedModel | None = None) -> None:
-        states = [gen.get_state()]
-        if ctx.world_size > 1:
-            states = [None] * ctx.world_size
-            dist.all_gather_object(states, gen.get_state())
-        if not ctx.is_primary:
-            return
-        backbone = _backbone(ema.module if ema is not None else net)
-        if export is not None:  # same weights, BatchNorm statistics re-estimated
-            backbone = export
-        ckpt = Checkpoint("score-denoise", backbone.state_dict(), config=self._config(),
-                          extra={"step": step, **extra})
-        folder = ctx.run.path / "checkpoints"
-        save_checkpoint(ckpt, folder / "model.pt", overwrite=True)
-        if isinstance(net, IGOScoreDenoiseNet):
-            save_checkpoint(Checkpoint("igo-score-denoise-heads", net.heads.state_dict(),
-                                       config={"taus": net.heads.taus},
-                                       extra={"step": step}),
-                            folder / "heads.pt", overwrite=True)
-        training = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                    "rng": states, "world_size": ctx.world_size, **extra}
-        if ema is not None:
-            training["ema"] = ema.state_dict()
-        save_state(self._state_path(ctx), training)
 
-    def _config(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.s.items()}
+class TrainDenoiserJob:
+    """Train (or fine-tune) a trainable point-cloud denoiser (default: score-denoise)."""
 
-    # -- run -------------------------------------------------------------------------------
+    def __init__(self, **settings: Any) -> None:
+        settings["val_noises"] = tuple(settings.get("val_noises", ()))
+        self.s = DenoiserSettings(**settings)
+
+    @staticmethod
+    def check(pipe: Pipeline) -> list[tuple[str, str]]:
+        """At validate time: IGO heads need a corruption that returns their intermediates."""
+        head, corruption = pipe.slots.get("head"), pipe.slots.get("corruption")
+        if head is None:
+            return []
+        if corruption is None:
+            return [("corruption", NEEDS_CORRUPTION)]
+        network = pipe.slots["backbone"].create().network()
+        taus = list(head.create(backbone=network).taus)
+        try:
+            check_intermediates(corruption.create(), taus, corruption.spec.origin)
+        except PcdkitError as exc:
+            return [("corruption", str(exc))]
+        return []
+
     def run(self, ctx: JobContext) -> dict[str, Any]:
         """Train; returns final loss, validation Chamfer distance and the checkpoint path."""
-        s = self.s
-        device = ctx.device
+        s, device = self.s, ctx.device
         clouds = [shape.points for ds in ctx.build("datasets") for shape in ds]
         if not clouds:
             raise PcdkitError("datasets: no training shapes")
         val = ctx.build("val_dataset")
-        val_items = [val[i] for i in range(min(s["val_shapes"], len(val)))] if val else []
-        if s["init_checkpoint"] is not None:
-            net = load_network(s["init_checkpoint"], s["allow_pickle"], s["backend"],
-                               compiled_training=s["compiled_training"])
-        else:
-            net = ScoreDenoiseNet(knn_backend=s["backend"],
-                                  compiled_training=s["compiled_training"])
-            if s["zero_init_output"]:  # start from the zero score: no early loss explosion
-                torch.nn.init.zeros_(net.score_net.conv_out.weight)
-                torch.nn.init.zeros_(net.score_net.conv_out.bias)
+        val_items = [val[i] for i in range(min(s.val_shapes, len(val)))] if val else []
+        backbone = ctx.build("backbone")
+        net = backbone.network()
         corruption = ctx.build("corruption")
         heads = ctx.build("head", backbone=net)
         if heads is not None and corruption is None:
-            raise PcdkitError("head: IGO training needs a `corruption` section that returns "
-                              "intermediate iterates (e.g. swap-clean or pointcloud-em)")
-        taus = heads.taus if heads is not None else []
-        if taus:  # a process that ignores `taus` would fail deep inside the first step
-            probe = corruption(torch.randn(1, 64, 3, generator=torch.Generator().manual_seed(0)),
-                               generator=torch.Generator().manual_seed(0), taus=taus)
-            missing = [t for t in taus if t not in probe.intermediates]
-            if missing:
-                raise PcdkitError(
-                    f"{ctx.section('corruption').spec.origin} returns no intermediate iterate "
-                    f"at tau={missing}; IGO training needs a process that does (e.g. gaussian, "
-                    "pointcloud-em, swap-clean)")
-        trained: torch.nn.Module = net if heads is None else IGOScoreDenoiseNet(
-            net, heads, s["alpha"])
+            raise PcdkitError(f"corruption: {NEEDS_CORRUPTION}")
+        taus = list(heads.taus) if heads is not None else []
+        if taus:
+            check_intermediates(corruption, taus, ctx.section("corruption").spec.origin)
+        trained = net if heads is None else heads.combine(net, s.alpha)
         if heads is not None and ctx.is_primary:
             ctx.run.log.info("IGO parameter overhead: %s", heads.overhead(net))
         trained.to(device)
         self._train_mode(trained)
-        net = trained if heads is None else trained.backbone
-        opt = torch.optim.Adam(self._param_groups(trained, net), lr=s["lr"])
-        ema = None
-        if s["ema_decay"] > 0:  # buffers too: the average carries its own BatchNorm statistics
-            ema = torch.optim.swa_utils.AveragedModel(
-                trained, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
-                    s["ema_decay"]), use_buffers=True)
-            ema.module.eval()
-        gen = torch.Generator().manual_seed(ctx.pipeline.seed * 1000 + ctx.rank)
-        step, best = 0, math.inf
-        if ctx.resume:
-            step, best = self._restore(ctx, trained, opt, gen, ema)
-        model = trained
-        if ctx.world_size > 1:
-            model = torch.nn.parallel.DistributedDataParallel(
-                trained, device_ids=[device.index] if device.type == "cuda" else None)
-        writer = _tensorboard(ctx)
-        loss_sum, loss_n, last_val = 0.0, 0, float("nan")
-        start = time.perf_counter()
-        bar = ctx.progress(range(step, s["iterations"]), "train", total=s["iterations"] - step)
-        if val_items and ctx.is_primary and not ctx.resume:
-            noisy_val = self._validate(None, val_items, device, ctx.pipeline.seed)
-            ctx.run.log.info("validation of the noisy input: %s", noisy_val)
-            atomic_write_text(ctx.run.path / NOISY_VAL, json.dumps(noisy_val, indent=1))
-        for step in bar:
-            for group, base in zip(opt.param_groups, self._group_lrs(), strict=True):
-                group["lr"] = base * self._lr_factor(step)
-            noisy, clean, inter = self._batch(clouds, gen, corruption, taus)
-            kw: dict[str, Any] = self._loss_settings()
+        opt = torch.optim.Adam(self._param_groups(trained, net, ctx), lr=s.lr)
+        trainer = Trainer(ctx, s.training(), {"model": trained}, opt,
+                          generator=ctx.generator_for("training"),
+                          fields=self._fields(heads, net), extra={"best_val_cd": math.inf})
+        data_gen = trainer.generator
+        run = ctx.run.path
+        validated: dict[int, torch.nn.Module] = {}  # step -> the weights validated then
+
+        def averaged_network() -> torch.nn.Module:
+            return _network(trainer.averaged, heads)
+
+        def loss(model: torch.nn.Module, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+            noisy, clean, inter = self._batch(clouds, data_gen, corruption, taus)
+            kw: dict[str, Any] = {}
             if heads is not None:
                 kw["intermediates"] = {t: x.to(device) for t, x in inter.items()}
-            loss = model(noisy.to(device), clean.to(device), gen, **kw)
-            if not math.isfinite(loss.item()):  # before the step: saved weights stay finite
-                raise PcdkitError(f"training diverged at step {step + 1} (loss {loss.item()}); "
-                                  "lower job.lr and resume from the last checkpoint")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            # the norm is measured either way (logged); clipping only when asked
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(
-                trained.parameters(), s["grad_clip"] if s["grad_clip"] > 0 else math.inf))
-            opt.step()
-            if ema is not None:
-                ema.update_parameters(trained)
-            loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
-            done = step + 1
-            row: dict[str, Any] = {}
-            export = None
-            if val_items and (done % s["val_every"] == 0 or done == s["iterations"]):
-                evaluated = _backbone(ema.module if ema is not None else trained)
-                if s["bn_recalibration"] > 0:
-                    export = self._recalibrated(evaluated, clouds, device,
-                                                ctx.pipeline.seed * 1000 + 7 + done)
-                val = self._validate(export if export is not None else evaluated, val_items,
-                                     device, ctx.pipeline.seed)
-                last_val = val["cd"]
-                row["val_cd"], row["val_p2m"] = val["cd"], val["p2m"]
-                if ema is not None:  # what the average buys, measured on the same shapes
-                    raw = _backbone(trained)
-                    if s["bn_recalibration"] > 0:
-                        raw = self._recalibrated(raw, clouds, device,
-                                                 ctx.pipeline.seed * 1000 + 7 + done)
-                    raw_val = self._validate(raw, val_items, device, ctx.pipeline.seed)
-                    row["val_cd_raw"], row["val_p2m_raw"] = raw_val["cd"], raw_val["p2m"]
-                    val |= {f"raw_{k}": v for k, v in raw_val.items()}
+            return model(noisy.to(device), clean.to(device), data_gen, **kw), {}
+
+        def evaluate(done: int) -> dict[str, float]:
+            if not val_items:
+                return {}
+            stream = ctx.generator_for("bn-recalibration", done)
+            evaluated = self._recalibrated(averaged_network(), clouds, device, stream)
+            figures = self._validate(backbone, evaluated, val_items, device, ctx.pipeline.seed)
+            validated.clear()
+            validated[done] = evaluated  # exported if a checkpoint falls on this step
+            row = {"val_cd": figures["cd"], "val_p2m": figures["p2m"]}
+            if trainer.ema is not None:  # what the average buys, measured on the same shapes
+                raw = self._recalibrated(_network(trained, heads), clouds, device,
+                                         ctx.generator_for("bn-recalibration", done))
+                raw_val = self._validate(backbone, raw, val_items, device, ctx.pipeline.seed)
+                row |= {"val_cd_raw": raw_val["cd"], "val_p2m_raw": raw_val["p2m"]}
+                figures |= {f"raw_{k}": v for k, v in raw_val.items()}
+            if ctx.is_primary:
+                ctx.run.log.info("step %d validation: %s", done, figures)
+            if figures["cd"] < trainer.extra["best_val_cd"]:
+                trainer.extra["best_val_cd"] = figures["cd"]
                 if ctx.is_primary:
-                    ctx.run.log.info("step %d validation: %s", done, val)
-                if last_val < best and ctx.is_primary:
-                    best = last_val
-                    self._export(ctx, export if export is not None else evaluated, done, val)
-            if done % s["log_every"] == 0 or row or done == s["iterations"]:
-                row |= {"step": done, "loss": loss_sum / loss_n,
-                        "lr": opt.param_groups[0]["lr"], "grad_norm": round(grad_norm, 5),
-                        "seconds": round(time.perf_counter() - start, 2)}
-                if heads is not None:
-                    row |= heads.diversity(net)
-                loss_sum, loss_n = 0.0, 0
-                if ctx.is_primary:
-                    fields = (FIELDS + (EMA_FIELDS if ema is not None else ())
-                              + (tuple(heads.diversity(net)) if heads is not None else ()))
-                    ctx.run.append_history(row, fields)
-                    if "val_cd" in row:  # the curve so far, for a person watching a long run
-                        _plot(ctx.run.path)
-                    if writer is not None:
-                        for k in ("loss", "val_cd"):
-                            if k in row:
-                                writer.add_scalar(k, row[k], done)
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{row['loss']:.4f}")
-            if done % s["checkpoint_every"] == 0 or done == s["iterations"]:
-                self._save(ctx, trained, opt, done, gen, {"best_val_cd": best}, export, ema)
-        metrics: dict[str, Any] = {"iterations": s["iterations"], "world_size": ctx.world_size,
-                                   "val_cd": last_val, "best_val_cd": best,
-                                   "checkpoint": str(ctx.run.path / "checkpoints" / "model.pt")}
+                    self._export(backbone, evaluated, run / "checkpoints" / "best.pt", done,
+                                 {"validation": figures})
+                    ctx.run.log.info("step %d: best validation so far %s", done, figures)
+            return row
+
+        def on_checkpoint(done: int) -> None:
+            network = validated.get(done) or averaged_network()
+            self._export(backbone, network, run / "checkpoints" / "model.pt", done,
+                         {"best_val_cd": trainer.extra["best_val_cd"]})
+            if heads is not None:
+                save_checkpoint(Checkpoint("igo-score-denoise-heads", heads.state_dict(),
+                                           config={"taus": list(heads.taus)},
+                                           extra={"step": done}),
+                                run / "checkpoints" / "heads.pt", overwrite=True)
+
+        if val_items and ctx.is_primary and not ctx.resume:
+            noisy_val = self._validate(backbone, None, val_items, device, ctx.pipeline.seed)
+            ctx.run.log.info("validation of the noisy input: %s", noisy_val)
+            atomic_write_text(run / NOISY_VAL, json.dumps(noisy_val, indent=1))
+        last = trainer.fit(loss, evaluate=evaluate, on_checkpoint=on_checkpoint,
+                           on_log=(lambda: heads.diversity(net)) if heads is not None else None,
+                           plot=_plot)
+        metrics: dict[str, Any] = {"iterations": s.iterations, "world_size": ctx.world_size,
+                                   "final_loss": last.get("loss", float("nan")),
+                                   "val_cd": last.get("val_cd", float("nan")),
+                                   "best_val_cd": trainer.extra["best_val_cd"],
+                                   "checkpoint": str(run / "checkpoints" / "model.pt")}
         if heads is not None:
             metrics["igo_parameters"] = heads.overhead(net)
             metrics["igo_diversity"] = heads.diversity(net)
         if ctx.world_size > 1:
             metrics["ddp_weight_max_diff"] = _max_rank_difference(trained)
-        if ctx.is_primary:
-            _plot(ctx.run.path)
-        if writer is not None:
-            writer.close()
         return metrics
+
+    def _fields(self, heads: Any, net: torch.nn.Module) -> tuple[str, ...]:
+        return (FIELDS + (EMA_FIELDS if self.s.ema_decay > 0 else ())
+                + (tuple(heads.diversity(net)) if heads is not None else ()))
 
     def _batch(self, clouds: list[torch.Tensor], gen: torch.Generator, corruption: Any,
                taus: list[float]) -> tuple[torch.Tensor, torch.Tensor, dict[float, torch.Tensor]]:
         s = self.s
         sets = [make_training_patches(
             clouds[int(torch.randint(len(clouds), (1,), generator=gen))], gen, num=1,
-            patch_size=s["patch_size"], patch_ratio=s["patch_ratio"], noise_min=s["noise_min"],
-            noise_max=s["noise_max"], scale_range=s["scale_range"], rotate=s["rotate"],
-            backend=s["backend"], corruption=corruption, taus=taus)
-            for _ in range(s["batch_size"])]
+            patch_size=s.patch_size, patch_ratio=s.patch_ratio, noise_min=s.noise_min,
+            noise_max=s.noise_max, scale_range=s.scale_range, rotate=s.rotate,
+            backend=s.backend, corruption=corruption, taus=taus)
+            for _ in range(s.batch_size)]
         inter = {t: torch.cat([p[2][t] for p in sets]) for t in taus}
         return torch.cat([p[0] for p in sets]), torch.cat([p[1] for p in sets]), inter
 
-    def _loss_settings(self) -> dict[str, Any]:
-        return {k: self.s[k] for k in ("num_points", "frame_knn", "clean_neighbours", "sigma")}
-
-    def _group_lrs(self) -> list[float]:
-        s = self.s
-        return [s["lr"]] if s["output_lr"] is None else [s["lr"], s["output_lr"]]
-
-    def _param_groups(self, trained: torch.nn.Module, net: ScoreDenoiseNet) -> list[dict]:
+    def _param_groups(self, trained: torch.nn.Module, net: torch.nn.Module,
+                      ctx: JobContext) -> list[dict]:
         # Adam moves every weight by about lr per step whatever its gradient's scale; the output
         # layer maps O(1) BatchNorm'd activations onto scores of size ~0.01, so at lr 1e-3 its
         # steps alone are larger than the targets (measured: loss stays at the zero-score level)
-        if self.s["output_lr"] is None:
+        if self.s.output_lr is None:
             return [{"params": list(trained.parameters())}]
-        out = {id(p) for p in net.score_net.conv_out.parameters()}
+        layer = getattr(net, "output_layer", None)
+        if not isinstance(layer, torch.nn.Module):
+            raise PcdkitError(f"job.output_lr: the network of {ctx.section('backbone').spec.origin}"
+                              " has no `output_layer`; remove job.output_lr")
+        out = {id(p) for p in layer.parameters()}
         return [{"params": [p for p in trained.parameters() if id(p) not in out]},
-                {"params": list(net.score_net.conv_out.parameters()),
-                 "lr": self.s["output_lr"]}]
+                {"params": list(layer.parameters()), "lr": self.s.output_lr}]
 
-    def _restore(self, ctx: JobContext, net: torch.nn.Module, opt: torch.optim.Optimizer,
-                 gen: torch.Generator, ema: torch.optim.swa_utils.AveragedModel | None
-                 ) -> tuple[int, float]:
-        path = self._state_path(ctx)
-        state = load_state(path, ctx.world_size)
-        with restoring(path):
-            net.load_state_dict(state["model"])
-            if ema is not None and "ema" in state:
-                ema.load_state_dict(state["ema"])
-            elif ema is not None:  # EMA switched on at this resume: start at today's weights
-                ema.module.load_state_dict(net.state_dict())
-                ctx.run.log.info("job.ema_decay: no average in the checkpoint, starting one")
-            opt.load_state_dict(state["optimizer"])
-            gen.set_state(state["rng"][ctx.rank])
-        for group, lr in zip(opt.param_groups, self._group_lrs(), strict=True):
-            group["lr"] = lr  # the pipeline's lr wins, so a resume can change it
-        ctx.run.log.info("resumed at step %d", state["step"])
-        if ctx.is_primary:
-            ctx.run.truncate_history(int(state["step"]))
-        return int(state["step"]), float(state.get("best_val_cd", math.inf))
-
-    def _recalibrated(self, net: ScoreDenoiseNet, clouds: list[torch.Tensor],
-                      device: torch.device, seed: int) -> ScoreDenoiseNet:
-        """A copy of ``net`` whose BatchNorm running statistics are the plain average over
-        ``bn_recalibration`` fresh training batches at the current weights.
+    def _recalibrated(self, net: torch.nn.Module, clouds: list[torch.Tensor],
+                      device: torch.device, gen: torch.Generator) -> torch.nn.Module:
+        """``net`` itself without ``bn_recalibration``; else a copy whose BatchNorm running
+        statistics are the plain average over that many fresh training batches.
 
         With a high learning rate the running averages (momentum 0.1) trail the weights; the
         copy leaves the training state, and so an exact resume, untouched.
         """
-        s = self.s
+        if self.s.bn_recalibration <= 0:
+            return net
         calibrated = copy.deepcopy(net).train()
-        calibrated.score_net.compiled_training = False  # a one-off copy: not worth compiling
         norms = [m for m in calibrated.modules()
                  if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         momenta = [m.momentum for m in norms]
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # cumulative average
-        gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            for _ in range(s["bn_recalibration"]):
+            for _ in range(self.s.bn_recalibration):
                 # the plain Gaussian loss: only the BatchNorm statistics matter here
                 noisy, clean, _ = self._batch(clouds, gen, None, [])
-                calibrated(noisy.to(device), clean.to(device), gen, **self._loss_settings())
+                calibrated(noisy.to(device), clean.to(device), gen)
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
         return calibrated.eval()
 
-    def _validate(self, net: ScoreDenoiseNet | None, items: list, device: torch.device,
-                  seed: int) -> dict[str, float]:
-        """Mean CD and P2M (and per noise level) of the validation shapes denoised by the full
-        schedule, as users run it; ``net`` None scores the noisy input."""
+    def _validate(self, backbone: Any, net: torch.nn.Module | None, items: list,
+                  device: torch.device, seed: int) -> dict[str, float]:
+        """Mean CD and P2M (and per noise level) of the validation shapes denoised by the
+        backbone's full schedule, as users run it; ``net`` None scores the noisy input."""
         was_training = net is not None and net.training
         if net is not None:
             net.eval()
@@ -332,14 +272,14 @@ class TrainDenoiserJob:
         if all(shape.mesh is not None for shape in items):
             metrics["p2m"] = P2M(direction="both", min_triangle_area=0.0, backend="auto")
         out: dict[str, float] = {}
-        for std in self.s["val_noises"]:
+        for std in self.s.val_noises:
             noise = GaussianNoise(std)
             rows = []
             for i, shape in enumerate(items):
                 gt = shape.points.to(device)
-                noisy = noise(gt, generator=torch.Generator().manual_seed(seed * 7919 + i)).x_t
-                pred = noisy if net is None else denoise_cloud(net, noisy,
-                                                               backend=self.s["backend"])
+                noisy = noise(gt, generator=shape_noise_generator(seed, i, "validation")).x_t
+                with torch.no_grad():
+                    pred = noisy if net is None else backbone.denoise_with(net, noisy)
                 rows.append(evaluate_shape(pred, metrics, gt=gt, mesh=shape.mesh))
             for name in metrics:
                 out[f"{name}@{std:g}"] = sum(r[name] for r in rows) / len(rows)
@@ -350,39 +290,53 @@ class TrainDenoiserJob:
             self._train_mode(net)
         return out
 
-    def _export(self, ctx: JobContext, net: ScoreDenoiseNet, step: int,
-                val: dict[str, float]) -> None:
-        """``checkpoints/best.pt``: the weights with the best validation CD so far."""
-        ckpt = Checkpoint("score-denoise", net.state_dict(), config=self._config(),
-                          extra={"step": step, "validation": val})
-        save_checkpoint(ckpt, ctx.run.path / "checkpoints" / "best.pt", overwrite=True)
-        ctx.run.log.info("step %d: best validation so far %s", step, val)
-
-    def _lr_factor(self, step: int) -> float:
-        """Learning-rate multiplier at ``step`` (0-based): linear warm-up, then constant or a
-        cosine decay to ``lr_min / lr`` at ``iterations``."""
-        s = self.s
-        if step < s["warmup"]:
-            return (step + 1) / s["warmup"]
-        if s["lr_schedule"] == "constant":
-            return 1.0
-        span = max(1, s["iterations"] - s["warmup"])
-        progress = min(1.0, (step - s["warmup"]) / span)
-        floor = s["lr_min"] / s["lr"] if s["lr"] > 0 else 0.0
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    def _export(self, backbone: Any, net: torch.nn.Module, path: Path, step: int,
+                extra: dict[str, Any]) -> None:
+        """A checkpoint the backbone plugin's ``checkpoint`` setting reads back."""
+        config = {**backbone.config(), "training": _jsonable(dataclasses.asdict(self.s))}
+        ckpt = Checkpoint(backbone.checkpoint_model, net.state_dict(), config=config,
+                          extra={"step": step, **extra})
+        save_checkpoint(ckpt, path, overwrite=True)
 
     def _train_mode(self, net: torch.nn.Module) -> None:
         """Training mode; with ``freeze_batchnorm`` the BatchNorm layers keep their running
         statistics (fine-tuning on other data or noise must not overwrite them)."""
         net.train()
-        if self.s["freeze_batchnorm"]:
+        if self.s.freeze_batchnorm:
             for m in net.modules():
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                     m.eval()
 
 
-def _backbone(net: torch.nn.Module) -> ScoreDenoiseNet:
-    return net.backbone if isinstance(net, IGOScoreDenoiseNet) else net
+def check_intermediates(corruption: Any, taus: list[float], origin: str) -> None:
+    """Refuse a corruption process that returns no intermediate iterate at some tau (probed
+    on a small random cloud), naming the plugin."""
+    gen = torch.Generator().manual_seed(0)
+    try:
+        probe = corruption(torch.randn(1, 64, 3, generator=gen), generator=gen, taus=taus)
+    except ValueError as exc:
+        raise PcdkitError(f"{origin} cannot return intermediate iterates at tau={taus}: {exc}; "
+                          "IGO training needs a process that does (e.g. gaussian, "
+                          "pointcloud-em, swap-clean)") from None
+    missing = [t for t in taus if t not in probe.intermediates]
+    if missing:
+        raise PcdkitError(f"{origin} returns no intermediate iterate at tau={missing}; IGO "
+                          "training needs a process that does (e.g. gaussian, pointcloud-em, "
+                          "swap-clean)")
+
+
+def _network(trained: torch.nn.Module, heads: Any) -> torch.nn.Module:
+    """The backbone network inside the trained module (the IGO module holds it as
+    ``backbone``)."""
+    return trained.backbone if heads is not None else trained
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
 
 
 def _max_rank_difference(net: torch.nn.Module) -> float:
@@ -391,16 +345,6 @@ def _max_rank_difference(net: torch.nn.Module) -> float:
     dist.all_reduce(hi, op=dist.ReduceOp.MAX)
     dist.all_reduce(lo, op=dist.ReduceOp.MIN)
     return float((hi - lo).abs().max())
-
-
-def _tensorboard(ctx: JobContext) -> Any:
-    if not ctx.is_primary:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(str(ctx.run.path / "tensorboard"))
 
 
 def _plot(path: Path) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +38,12 @@ from pcdkit.dynamics.baselines import baseline_mse, regression_mse
 from pcdkit.dynamics.me_node import MixedEffectNODE
 from pcdkit.errors import PcdkitError
 from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.state import load_state, restoring, save_state
+from pcdkit.jobs.trainer import Trainer, TrainSettings
 from pcdkit.ode import ODEFailure
 from pcdkit.render import pyplot
 from pcdkit.rundir import read_history
 
-FIELDS = ("step", "loss", "loglik", "loglik_tau", "mse", "kl_coef", "lr", "seconds",
+FIELDS = ("step", "loss", "loglik", "loglik_tau", "mse", "kl_coef", "lr", "grad_norm", "seconds",
           "interp_mse", "extrap_mse", "recon_mse")
 
 
@@ -78,124 +78,108 @@ def evaluate(model: MixedEffectNODE, data: Trajectories, n_obs: int, device: tor
     return out
 
 
+@dataclass(frozen=True)
+class DynamicsSettings:
+    """train-dynamics' settings (documented with the plugin's parameters)."""
+
+    iterations: int
+    batch_size: int
+    lr: float
+    lr_decay: float
+    grad_clip: float
+    kl_anneal: int
+    n_obs: int | None
+    obs_keep: float
+    test_fraction: float
+    eval_every: int
+    log_every: int
+    checkpoint_every: int
+    figures: int
+    optimizer: str = "adamax"
+    warmup: int = 0
+    time_unit: str = "sequence"
+
+    def training(self, per_epoch: int) -> TrainSettings:
+        """The loop's share: warm-up, then ``lr_decay`` once per epoch of ``per_epoch`` steps
+        (the reference's ExponentialLR)."""
+        return TrainSettings(iterations=self.iterations, lr=self.lr, log_every=self.log_every,
+                             checkpoint_every=self.checkpoint_every,
+                             eval_every=self.eval_every, warmup=self.warmup,
+                             lr_schedule="exponential", lr_decay=self.lr_decay,
+                             decay_every=per_epoch, grad_clip=self.grad_clip)
+
+
 class TrainDynamicsJob:
     """ME-NODE / NODE / ME-NODE+IGO training with interpolation / extrapolation evaluation."""
 
-    def __init__(self, iterations: int, batch_size: int, lr: float, lr_decay: float,
-                 grad_clip: float, kl_anneal: int, n_obs: int | None, obs_keep: float,
-                 test_fraction: float, eval_every: int, log_every: int, checkpoint_every: int,
-                 figures: int, optimizer: str = "adamax", warmup: int = 0,
-                 time_unit: str = "sequence") -> None:
-        self.s = dict(locals())
-        del self.s["self"]
+    def __init__(self, **settings: Any) -> None:
+        self.s = DynamicsSettings(**settings)
 
     def run(self, ctx: JobContext) -> dict[str, Any]:
         """Train, evaluate at intervals and at the end; returns the test MSEs."""
         s, device = self.s, ctx.device
         data: Trajectories = ctx.build("dataset")  # checked against PanelData by build
-        train, test = data.split(s["test_fraction"])
-        if s["time_unit"] == "frame":  # one ODE time unit per frame: longer latent paths
+        train, test = data.split(s.test_fraction)
+        if s.time_unit == "frame":  # one ODE time unit per frame: longer latent paths
             span = len(data.times) - 1
             data, train, test = (dataclasses.replace(d, times=d.times * span)
                                  for d in (data, train, test))
-        n_obs = s["n_obs"] if s["n_obs"] is not None else len(data.times) // 2
+        n_obs = s.n_obs if s.n_obs is not None else len(data.times) // 2
         if not 1 <= n_obs < len(data.times):
             raise PcdkitError(f"job.n_obs: need 1 <= n_obs < {len(data.times)} frames, "
                               f"got {n_obs}")
         model: MixedEffectNODE = ctx.build("model", frame_shape=data.frame_shape)
         model.to(device).train()
-        optim = torch.optim.Adam if s["optimizer"] == "adam" else torch.optim.Adamax
-        opt = optim(model.parameters(), lr=s["lr"])
-        per_epoch = max(1, len(train) // s["batch_size"])
-        sched = torch.optim.lr_scheduler.LambdaLR(  # warm-up, then ExponentialLR per epoch
-            opt, lambda it: min(1.0, (it + 1) / s["warmup"]) if it < s["warmup"] else
-            s["lr_decay"] ** (it // per_epoch))
-        gen = torch.Generator().manual_seed(ctx.pipeline.seed * 1000 + 23)
-        state_path = ctx.run.path / "checkpoints" / "last.pt"
-        step = 0
-        if ctx.resume:
-            state = load_state(state_path)
-            with restoring(state_path):
-                model.load_state_dict(state["model"])
-                opt.load_state_dict(state["optimizer"])
-                sched.load_state_dict(state["scheduler"])
-                gen.set_state(state["rng"])
-            step = int(state["step"])
-            ctx.run.log.info("resumed at step %d", step)
-            ctx.run.truncate_history(step)
+        optim = torch.optim.Adam if s.optimizer == "adam" else torch.optim.Adamax
+        per_epoch = max(1, len(train) // s.batch_size)
+        trainer = Trainer(ctx, s.training(per_epoch), {"model": model},
+                          optim(model.parameters(), lr=s.lr),
+                          generator=ctx.generator_for("training"), fields=FIELDS,
+                          distributed=False)
+        gen = trainer.generator
         times = data.times.to(device)
         seen_window = torch.arange(len(times), device=device) < n_obs
-        start, sums, count = time.perf_counter(), {}, 0
-        last_eval: dict[str, float] = {}
-        bar = ctx.progress(range(step, s["iterations"]), "train", total=s["iterations"] - step)
-        for step in bar:
-            idx = torch.randint(len(train), (s["batch_size"],), generator=gen)
+        state_dir = ctx.run.path / "checkpoints"
+
+        def loss(net: torch.nn.Module, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+            idx = torch.randint(len(train), (s.batch_size,), generator=gen)
             x = train.values[idx].to(device)
-            keep = torch.rand(x.shape[:2], generator=gen).to(device) < s["obs_keep"]
+            keep = torch.rand(x.shape[:2], generator=gen).to(device) < s.obs_keep
             keep[:, 0] = True
             mask = (keep & seen_window).float()
-            kl_coef = min(1.0, (step + 1) / s["kl_anneal"]) if s["kl_anneal"] > 0 else 1.0
+            kl_coef = min(1.0, (step + 1) / s.kl_anneal) if s.kl_anneal > 0 else 1.0
             try:
-                loss, parts = model.loss(x, mask, times, kl_coef, len(train), gen)
+                value, parts = net.loss(x, mask, times, kl_coef, len(train), gen)
             except ODEFailure as exc:
                 raise PcdkitError(f"step {step + 1}: {exc}. The last checkpoint is in "
-                                  f"{state_path.parent}; continue with --resume "
-                                  f"{ctx.run.path} and a lower job.lr") from None
-            if not math.isfinite(loss.item()):
-                raise PcdkitError(f"training diverged at step {step + 1} (loss {loss.item()});"
-                                  f" continue with --resume {ctx.run.path} and a lower job.lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if s["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), s["grad_clip"])
-            opt.step()
-            sched.step()
-            sums = {k: sums.get(k, 0.0) + v for k, v in parts.items()} | {
-                "loss": sums.get("loss", 0.0) + loss.item()}
-            count += 1
-            done = step + 1
-            row: dict[str, Any] = {}
-            if done % s["eval_every"] == 0 or done == s["iterations"]:
-                last_eval = evaluate(model, test, n_obs, device)
-                row |= last_eval
-            if row or done % s["log_every"] == 0:
-                row |= {"step": done, **{k: v / count for k, v in sums.items()},
-                        "kl_coef": kl_coef, "lr": sched.get_last_lr()[0],
-                        "seconds": round(time.perf_counter() - start, 2)}
-                ctx.run.append_history(row, FIELDS)
-                sums, count = {}, 0
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(mse=f"{row.get('mse', float('nan')):.4f}")
-            if done % s["checkpoint_every"] == 0 or done == s["iterations"]:
-                self._save(ctx, model, opt, sched, done, gen)
+                                  f"{state_dir}; continue with --resume {ctx.run.path} and a "
+                                  "lower job.lr") from None
+            return value, {**parts, "kl_coef": kl_coef}
+
+        def on_checkpoint(done: int) -> None:
+            config = {"model": ctx.section("model").as_dict(),
+                      "frame_shape": list(model.frame_shape)}
+            save_checkpoint(Checkpoint("dynamics", model.state_dict(), config, {"step": done}),
+                            state_dir / "model.pt", overwrite=True)
+
+        last = trainer.fit(loss, evaluate=lambda done: evaluate(model, test, n_obs, device),
+                           on_checkpoint=on_checkpoint, plot=_plot_training)
+        last_eval = {k: v for k, v in last.items() if k.endswith("_mse") and k != "mse"}
         if not last_eval:
             last_eval = evaluate(model, test, n_obs, device)
-        _plot_training(ctx.run.path)
         plot_predictions(model, test, n_obs, device, ctx.run.path / "predictions.png",
-                         s["figures"])
+                         s.figures)
         n_params = sum(p.numel() for p in model.parameters())
         masks = window_masks(test.times, n_obs)
         baselines = baseline_mse(test.values, test.times, masks) | regression_mse(
             train.values, test.values, masks)
         ctx.run.log.info("baselines on the test subjects: %s", baselines)
-        return {**last_eval, "baselines": baselines, "iterations": s["iterations"],
+        return {**last_eval, "baselines": baselines, "iterations": s.iterations,
                 "n_obs": n_obs,
                 "frames": len(data.times), "train_subjects": len(train),
                 "dropped_for_leakage": len(data) - len(train) - len(test),
                 "test_subjects": len(test), "parameters": n_params,
-                "checkpoint": str(ctx.run.path / "checkpoints" / "model.pt")}
-
-    def _save(self, ctx: JobContext, model: MixedEffectNODE, opt: torch.optim.Optimizer,
-              sched: Any, step: int, gen: torch.Generator) -> None:
-        folder = ctx.run.path / "checkpoints"
-        config = {"model": ctx.section("model").as_dict(),
-                  "frame_shape": list(model.frame_shape)}
-        save_checkpoint(Checkpoint("dynamics", model.state_dict(), config, {"step": step}),
-                        folder / "model.pt", overwrite=True)
-        save_state(folder / "last.pt", {"model": model.state_dict(),
-                                        "optimizer": opt.state_dict(),
-                                        "scheduler": sched.state_dict(), "step": step,
-                                        "rng": gen.get_state()})
+                "checkpoint": str(state_dir / "model.pt")}
 
 
 @torch.no_grad()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud
-from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
+from pcdkit.backbones.score_denoise.model import LossSettings, ScoreDenoiseNet
 from pcdkit.checkpoints import load_checkpoint
 from pcdkit.errors import PcdkitError
 from pcdkit.weights import resolve
@@ -17,8 +19,8 @@ DEFAULT_CHECKPOINT = Path(__file__).with_name("weights") / "pcdkit-default.pt"
 
 
 def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
-                 knn_backend: str = "auto", compiled_training: bool = False
-                 ) -> ScoreDenoiseNet:
+                 knn_backend: str = "auto", compiled_training: bool = False,
+                 loss: LossSettings | None = None) -> ScoreDenoiseNet:
     """A score-denoise network with weights from a pcdkit checkpoint (default: the embedded)."""
     path = resolve(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     if checkpoint is None and not path.is_file():
@@ -28,7 +30,8 @@ def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
     ckpt = load_checkpoint(path, allow_pickle=allow_pickle)
     if ckpt.model != "score-denoise":
         raise PcdkitError(f"{path}: holds a {ckpt.model!r} model, expected 'score-denoise'")
-    net = ScoreDenoiseNet(knn_backend=knn_backend, compiled_training=compiled_training)
+    net = ScoreDenoiseNet(knn_backend=knn_backend, compiled_training=compiled_training,
+                          loss=loss)
     try:
         net.load_state_dict(ckpt.state_dict, strict=True)
     except RuntimeError as exc:
@@ -37,14 +40,26 @@ def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
 
 
 class ScoreDenoiser:
-    """Patch-based score-based denoiser (see :mod:`pcdkit.backbones.score_denoise.denoise`)."""
+    """Patch-based score-based denoiser (see :mod:`pcdkit.backbones.score_denoise.denoise`).
+
+    Denoising (``evaluate``, the API) uses ``checkpoint``, by default the embedded weights;
+    ``train-denoiser`` trains :meth:`network`, fresh unless ``checkpoint`` is given (then it
+    fine-tunes those weights). Given files are read at construction; the embedded default on
+    first use (training from scratch needs none).
+    """
+
+    checkpoint_model = "score-denoise"
 
     def __init__(self, checkpoint: Path | None, allow_pickle: bool, passes: int, steps: int,
                  step_size: float, decay: float, neighbours: int, patch_size: int,
                  seed_k: float, batch_patches: int, cluster_above: int, cluster_size: int,
                  backend: str, heads: Path | None = None, tau: float | None = None,
-                 matmul_precision: str = "float32") -> None:
-        self.net = load_network(checkpoint, allow_pickle, backend)
+                 matmul_precision: str = "float32", zero_init_output: bool = False,
+                 compiled_training: bool = False, num_points: int = 128, frame_knn: int = 32,
+                 clean_neighbours: int = 4, sigma: float = 0.01) -> None:
+        self.checkpoint, self.allow_pickle = checkpoint, allow_pickle
+        self.loss = LossSettings(num_points, frame_knn, clean_neighbours, sigma)
+        self.zero_init_output, self.compiled_training = zero_init_output, compiled_training
         self.settings = dict(passes=passes, steps=steps, step_size=step_size, decay=decay,
                              neighbours=neighbours, patch_size=patch_size, seed_k=seed_k,
                              batch_patches=batch_patches, cluster_above=cluster_above,
@@ -53,13 +68,49 @@ class ScoreDenoiser:
         if (heads is None) != (tau is None):
             raise PcdkitError("backbone: give both `heads` (an IGO heads checkpoint) and `tau` "
                               "to denoise through E_tau / D_tau, or neither")
-        if heads is not None:
-            self._attach_heads(Path(heads), float(tau), allow_pickle)
+        self._heads = (Path(heads), float(tau)) if heads is not None else None
+        self._net: ScoreDenoiseNet | None = None
+        if checkpoint is not None or heads is not None:  # a bad file fails here, not later
+            _ = self.net
 
-    def _attach_heads(self, path: Path, tau: float, allow_pickle: bool) -> None:
+    @property
+    def net(self) -> ScoreDenoiseNet:
+        """The denoising network (``checkpoint``, default the embedded), loaded once."""
+        if self._net is None:
+            self._net = load_network(self.checkpoint, self.allow_pickle,
+                                     self.settings["backend"], loss=self.loss)
+            if self._heads is not None:
+                self._attach_heads(*self._heads)
+        return self._net
+
+    def network(self) -> ScoreDenoiseNet:
+        """A network to train: ``checkpoint``'s weights, or fresh (reference initialisation;
+        output layer zeroed with ``zero_init_output``)."""
+        backend = self.settings["backend"]
+        if self.checkpoint is not None:
+            return load_network(self.checkpoint, self.allow_pickle, backend,
+                                compiled_training=self.compiled_training, loss=self.loss)
+        net = ScoreDenoiseNet(knn_backend=backend, compiled_training=self.compiled_training,
+                              loss=self.loss)
+        if self.zero_init_output:  # start from the zero score: no early loss explosion
+            torch.nn.init.zeros_(net.output_layer.weight)
+            torch.nn.init.zeros_(net.output_layer.bias)
+        return net
+
+    def config(self) -> dict[str, Any]:
+        """The loss and denoising settings, stored in exported checkpoints."""
+        settings = {k: v for k, v in self.settings.items() if k != "matmul_dtype"}
+        return {**dataclasses.asdict(self.loss), **settings}
+
+    def denoise_with(self, network: torch.nn.Module, points: torch.Tensor) -> torch.Tensor:
+        """Denoise one (N, 3) cloud with ``network`` by this plugin's schedule."""
+        settings = {k: v for k, v in self.settings.items() if k not in ("encoder", "decoder")}
+        return denoise_cloud(network, points, **settings)
+
+    def _attach_heads(self, path: Path, tau: float) -> None:
         from pcdkit.heads.igo_score_denoise import IGOHeads
 
-        ckpt = load_checkpoint(path, allow_pickle=allow_pickle)
+        ckpt = load_checkpoint(path, allow_pickle=self.allow_pickle)
         if ckpt.model != "igo-score-denoise-heads":
             raise PcdkitError(f"{path}: holds {ckpt.model!r}, expected IGO heads")
         taus = ckpt.config.get("taus", [])
@@ -73,9 +124,10 @@ class ScoreDenoiser:
     def denoise(self, points: torch.Tensor, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
         """Denoise one (N, 3) cloud on its device."""
-        if next(self.net.parameters()).device != points.device:
-            self.net.to(points.device)
+        net = self.net
+        if next(net.parameters()).device != points.device:
+            net.to(points.device)
             for key in ("encoder", "decoder"):
                 if self.settings.get(key) is not None:
                     self.settings[key].to(points.device)
-        return denoise_cloud(self.net, points, **self.settings)
+        return denoise_cloud(net, points, **self.settings)

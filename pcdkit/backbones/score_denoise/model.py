@@ -14,8 +14,10 @@ shortcut identity plus a 1x1 conv of ``c``) -> BN, ReLU, conv to 3.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -307,6 +309,17 @@ def _fold(conv: nn.Conv1d, scale: torch.Tensor, shift: torch.Tensor
     return w * scale, conv.bias + w @ shift
 
 
+@dataclass(frozen=True)
+class LossSettings:
+    """The reference's supervised score-matching loss: ``num_points`` frames of ``frame_knn``
+    noisy points, targets from ``clean_neighbours`` clean points, scaled by ``sigma``."""
+
+    num_points: int = 128
+    frame_knn: int = 32
+    clean_neighbours: int = 4
+    sigma: float = 0.01
+
+
 class ScoreDenoiseNet(nn.Module):
     """Feature extraction + score network (187,291 parameters with the default sizes).
 
@@ -314,17 +327,26 @@ class ScoreDenoiseNet(nn.Module):
     forward pass); denoising uses the two sub-networks directly.
     """
 
-    def __init__(self, knn_backend: str = "auto", compiled_training: bool = False) -> None:
+    def __init__(self, knn_backend: str = "auto", compiled_training: bool = False,
+                 loss: LossSettings | None = None) -> None:
         super().__init__()
         self.knn_backend = knn_backend
+        self.loss_settings = loss or LossSettings()
         self.feature_net = FeatureExtraction(backend=knn_backend)
         self.score_net = ScoreNet(self.feature_net.out_channels,
                                   compiled_training=compiled_training)
 
+    @property
+    def output_layer(self) -> nn.Module:
+        """The layer mapping features to scores (trained at its own rate, ``job.output_lr``)."""
+        return self.score_net.conv_out
+
     def forward(self, noisy: torch.Tensor, clean: torch.Tensor, generator: torch.Generator,
-                **loss_settings: float) -> torch.Tensor:
-        """Supervised score-matching loss of a batch of (noisy, clean) patches."""
+                **overrides: float) -> torch.Tensor:
+        """Supervised score-matching loss of (B, P, 3) noisy and (B, Q, 3) clean patches
+        (settings: :class:`LossSettings`, fields overridable per call)."""
         from pcdkit.backbones.score_denoise.loss import supervised_loss
 
+        settings = dataclasses.replace(self.loss_settings, **overrides)
         return supervised_loss(self, noisy, clean, generator, backend=self.knn_backend,
-                               **loss_settings)
+                               **dataclasses.asdict(settings))

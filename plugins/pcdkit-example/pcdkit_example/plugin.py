@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pcdkit.plugin import Param, PluginSpec, hookimpl
 
 
@@ -27,5 +29,24 @@ def pcdkit_metrics() -> list[PluginSpec]:
             doc="F-score at a distance threshold (higher is better).",
             params=(Param("threshold", float, 0.01, "distance threshold (unit-sphere frame)",
                           minimum=0.0),),
+        )
+    ]
+
+
+@hookimpl
+def pcdkit_backbones() -> list[PluginSpec]:
+    """The ``displacement`` denoiser (trainable by ``train-denoiser``)."""
+    return [
+        PluginSpec(
+            "backbone", "displacement", "pcdkit_example.displacement:Displacement",
+            doc="Learned per-point displacement from k-neighbour offsets (a small example of "
+                "the TrainableDenoiser contract).",
+            params=(
+                Param("checkpoint", Path | None, None, "trained weights (model.pt of a "
+                      "train-denoiser run); none: untrained", is_input=True),
+                Param("k", int, 16, "neighbours per point", minimum=2),
+                Param("width", int, 64, "hidden width of the MLP", minimum=1),
+                Param("iterations", int, 1, "displacement steps when denoising", minimum=1),
+            ),
         )
     ]

@@ -1,0 +1,82 @@
+"""The shared training loop: schedules, named random streams, one resume semantics."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from pcdkit import pipeline
+from pcdkit.jobs.base import JobContext
+from pcdkit.jobs.trainer import TrainSettings
+from pcdkit.rundir import RunDir
+from pcdkit.runner import run_pipeline
+from tests.test_dynamics import _tiny
+
+
+def _settings(**kw: object) -> TrainSettings:
+    return TrainSettings(**{"iterations": 100, "lr": 1e-2, "log_every": 10,
+                            "checkpoint_every": 10, **kw})
+
+
+def test_warmup_then_cosine_reaches_lr_min_at_the_last_step() -> None:
+    s = _settings(warmup=10, lr_schedule="cosine", lr_min=1e-4)
+    assert s.lr_factor(0) == pytest.approx(0.1) and s.lr_factor(9) == 1.0
+    assert s.lr_factor(10) == 1.0
+    assert s.lr_factor(55) == pytest.approx((1e-2 + 1e-4) / 2 / 1e-2)
+    assert s.lr_factor(100) * s.lr == pytest.approx(1e-4)
+
+
+def test_exponential_schedule_decays_once_per_period() -> None:
+    s = _settings(lr_schedule="exponential", lr_decay=0.5, decay_every=7)
+    assert [s.lr_factor(i) for i in (0, 6, 7, 14)] == [1.0, 1.0, 0.5, 0.25]
+
+
+def test_evaluations_fall_on_the_period_and_on_the_last_step() -> None:
+    s = _settings(eval_every=30)
+    assert [d for d in range(1, 101) if s.evaluates_at(d)] == [30, 60, 90, 100]
+    assert [d for d in range(1, 101) if _settings().evaluates_at(d)] == [100]
+
+
+def test_named_streams_are_reproducible_distinct_and_per_rank(tmp_path: Path) -> None:
+    pipe = _tiny()
+    run = RunDir(tmp_path)
+
+    def draw(stream: str, index: int = 0, rank: int = 0, seed: int = 1) -> torch.Tensor:
+        ctx = JobContext(pipe, torch.device("cpu"), torch.Generator(), run, rank=rank)
+        ctx.pipeline.seed = seed
+        return torch.rand(4, generator=ctx.generator_for(stream, index))
+
+    assert torch.equal(draw("training"), draw("training"))
+    others = [draw("validation"), draw("training", index=1), draw("training", rank=1),
+              draw("training", seed=2)]
+    assert all(not torch.equal(draw("training"), o) for o in others)
+    run.close()
+
+
+def test_a_resume_takes_the_new_learning_rate_in_every_training_job(tmp_path: Path) -> None:
+    part, _ = run_pipeline(_tiny(iterations=2), out=tmp_path / "r", quiet=True)
+    run_pipeline(_tiny(lr=5e-4), resume=part.path, quiet=True)
+    rows = list(csv.DictReader((part.path / "metrics.csv").open()))
+    lrs = [float(r["lr"]) for r in rows]
+    # (lr_decay 0.999 per epoch of 2 steps: the schedule continues, at the new base rate)
+    assert lrs == pytest.approx([1e-3, 1e-3, 5e-4 * 0.999, 5e-4 * 0.999])
+    assert all(math.isfinite(float(r["grad_norm"])) for r in rows)
+
+
+def test_single_process_jobs_refuse_torchrun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    from pcdkit.errors import PcdkitError
+    from pcdkit.jobs.trainer import Trainer
+
+    run = RunDir(tmp_path)
+    ctx = JobContext(pipeline.validate(_tiny().resolved()), torch.device("cpu"),
+                     torch.Generator(), run, world_size=2)
+    net = torch.nn.Linear(2, 2)
+    with pytest.raises(PcdkitError, match="trains on one process"):
+        Trainer(ctx, _settings(), {"model": net}, torch.optim.SGD(net.parameters(), lr=0.1),
+                generator=torch.Generator(), distributed=False)
+    run.close()

@@ -20,9 +20,9 @@ import torch
 
 from pcdkit.backbones.score_denoise.backbone import load_network
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud
+from pcdkit.core.device import resolve_device
 from pcdkit.datasets.base import sample_surface
 from pcdkit.datasets.procedural import make_mesh
-from pcdkit.device import resolve_device
 
 
 def _variant(text: str) -> tuple[str, dict[str, str]]:

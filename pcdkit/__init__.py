@@ -2,7 +2,7 @@
 
 Public API (imported on first use, so ``import pcdkit`` stays light):
 ``read``, ``read_mesh``, ``write``, ``sample``, ``denoise``, ``chamfer``, ``p2m``, ``run``;
-the plugin registry is :mod:`pcdkit.registry`, pipelines :mod:`pcdkit.pipeline`.
+the plugin registry is :mod:`pcdkit.core.registry`, pipelines :mod:`pcdkit.core.pipeline`.
 """
 
 from __future__ import annotations

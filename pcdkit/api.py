@@ -61,8 +61,8 @@ def denoise(points: Cloud | Sequence[Cloud], checkpoint: str | Path | None = Non
     ``checkpoint``: a pcdkit checkpoint (default: the embedded one); ``settings``: those of the
     ``score-denoise`` backbone plugin (``passes``, ``steps``, ``seed_k``, ...).
     """
-    from pcdkit import registry
-    from pcdkit.device import resolve_device
+    from pcdkit.core import registry
+    from pcdkit.core.device import resolve_device
 
     model = registry.create("backbone", "score-denoise", {"checkpoint": checkpoint, **settings})
     dev = resolve_device(device)
@@ -112,8 +112,8 @@ def run(pipeline: str | Path, overrides: Sequence[str] = (), out: str | Path | N
         ) -> tuple[Path, dict[str, Any]]:
     """Validate and run a pipeline file (``overrides`` as ``--set``); returns the run directory
     and the metrics written to its ``metrics.json``."""
-    from pcdkit import pipeline as _pipeline
-    from pcdkit.runner import run_pipeline
+    from pcdkit.core import pipeline as _pipeline
+    from pcdkit.core.runner import run_pipeline
 
     run_dir, metrics = run_pipeline(_pipeline.load(pipeline, overrides), out=out, quiet=True)
     return run_dir.path, metrics

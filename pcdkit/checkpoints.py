@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from pcdkit.atomic import atomic_torch_save
+from pcdkit.core.atomic import atomic_torch_save
 from pcdkit.errors import PcdkitError
 
 FORMAT = "pcdkit-checkpoint"

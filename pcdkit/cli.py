@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from pcdkit import __version__
+from pcdkit.core.params import type_name
 from pcdkit.errors import PcdkitError
-from pcdkit.params import type_name
 
 EXIT_USAGE = 2
 MAX_PASSES = 10
@@ -34,8 +34,8 @@ def _warning(message: Warning | str, category: type[Warning], filename: str, lin
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pcdkit import pipeline
-    from pcdkit.runner import run_pipeline
+    from pcdkit.core import pipeline
+    from pcdkit.core.runner import run_pipeline
 
     pipe = pipeline.load(args.pipeline, args.set)
     if args.resume and args.out:
@@ -53,7 +53,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from pcdkit import pipeline
+    from pcdkit.core import pipeline
 
     pipe = pipeline.load(args.pipeline, args.set)
     print(f"{args.pipeline}: valid (job {pipe.job.spec.name!r})")
@@ -61,14 +61,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from pcdkit import pipeline
+    from pcdkit.core import pipeline
 
     print(json.dumps(pipeline.json_schema(), indent=2))
     return 0
 
 
 def _cmd_plugins_list(args: argparse.Namespace) -> int:
-    from pcdkit import registry
+    from pcdkit.core import registry
 
     rows = registry.list(args.kind)
     if args.json:
@@ -83,7 +83,7 @@ def _cmd_plugins_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins_show(args: argparse.Namespace) -> int:
-    from pcdkit import registry
+    from pcdkit.core import registry
 
     spec = registry.get(args.kind, args.name)
     print(f"{spec.kind} {spec.name!r} from {spec.distribution} {spec.version}".rstrip())
@@ -118,8 +118,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
 
     import torch
 
-    from pcdkit import registry
-    from pcdkit.device import resolve_device
+    from pcdkit.core import registry
+    from pcdkit.core.device import resolve_device
     from pcdkit.io import read_points, write_points
     from pcdkit.io.files import ensure_writable
 

@@ -8,7 +8,7 @@ arguments, plus, for two kinds, one object from the job:
 - ``dynamics`` factories also get ``frame_shape=`` (the shape of one observation).
 
 A job's slot names the contract its plugin must satisfy (:class:`pcdkit.plugin.Slot`
-``contract``); :meth:`pcdkit.jobs.base.JobContext.build` checks the built object against it, so a
+``contract``); :meth:`pcdkit.core.context.JobContext.build` checks the built object against it, so a
 plugin of the right kind but the wrong shape fails with its name and distribution before any
 work starts. The protocols are ``runtime_checkable``: only the presence of the members is
 checked at run time, the signatures below are the documentation.
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import torch
 
+    from pcdkit.core.context import JobContext
     from pcdkit.corruptions.base import Corrupted
-    from pcdkit.jobs.base import JobContext
     from pcdkit.structures import Mesh, Shape
 
 

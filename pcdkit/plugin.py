@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pcdkit.core.hookspecs import KINDS, hookimpl
+from pcdkit.core.params import REQUIRED, Param, check_params
 from pcdkit.errors import PcdkitError, PluginError
-from pcdkit.hookspecs import KINDS, hookimpl
-from pcdkit.params import REQUIRED, Param, check_params
 
 __all__ = ["KINDS", "REQUIRED", "Param", "PluginSpec", "Slot", "hookimpl"]
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pcdkit.atomic import atomic_write_text
+from pcdkit.core.atomic import atomic_write_text
 from pcdkit.metrics.protocol import TABLE_SCALE
 
 #: pictures embedded at most (a run with hundreds of per-shape PNGs links the folder instead)

@@ -14,15 +14,15 @@ import pytest
 import torch
 import yaml
 
-from pcdkit.atomic import atomic_write
 from pcdkit.backbones.score_denoise.denoise import MULTINOMIAL_MAX, _draw
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
 from pcdkit.checkpoints import FORMAT
 from pcdkit.cli import main
+from pcdkit.core.atomic import atomic_write
+from pcdkit.core.registry import Registry
+from pcdkit.core.rundir import RunDir
 from pcdkit.errors import PcdkitError, PluginError
 from pcdkit.plugin import PluginSpec
-from pcdkit.registry import Registry
-from pcdkit.rundir import RunDir
 
 CLOUD = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
 EVAL = {"name": "tiny", "device": "cpu", "job": {"plugin": "evaluate"},
@@ -359,7 +359,7 @@ def test_a_factory_that_raises_is_reported_with_its_plugin(tmp_path: Path) -> No
 def test_a_misspelled_hook_is_listed_as_broken() -> None:
     import types
 
-    from pcdkit.hookspecs import hookimpl
+    from pcdkit.core.hookspecs import hookimpl
 
     module = types.ModuleType("typo")
 
@@ -389,7 +389,7 @@ def test_a_resume_that_logs_more_columns_keeps_the_old_rows(tmp_path: Path) -> N
 def test_an_unknown_plugin_names_the_broken_ones_that_might_provide_it() -> None:
     import types
 
-    from pcdkit.hookspecs import hookimpl
+    from pcdkit.core.hookspecs import hookimpl
 
     module = types.ModuleType("halfbroken")
 
@@ -418,10 +418,10 @@ def test_igo_training_refuses_a_corruption_without_intermediate_iterates(
         tmp_path: Path) -> None:
     import types
 
-    from pcdkit import pipeline
+    from pcdkit.core import pipeline
+    from pcdkit.core.hookspecs import hookimpl
+    from pcdkit.core.runner import run_pipeline
     from pcdkit.corruptions import Corrupted
-    from pcdkit.hookspecs import hookimpl
-    from pcdkit.runner import run_pipeline
 
     def final_only(**_: object) -> object:
         return lambda x0, *, generator=None, taus=(): Corrupted(x_t=x0 + 0.01,

@@ -157,7 +157,7 @@ def test_every_run_gets_a_self_contained_report_and_the_cli_prints_the_table(
 
 
 def test_progress_lines_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFixture) -> None:
-    from pcdkit.jobs.base import _progress_lines
+    from pcdkit.core.context import _progress_lines
 
     assert list(_progress_lines(range(3), "steps", 3, every=0.0)) == [0, 1, 2]
     lines = capsys.readouterr().err.splitlines()

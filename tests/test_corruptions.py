@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pcdkit import registry
+from pcdkit.core import registry
 
 
 def test_noise_std_is_relative_to_the_unit_sphere_radius() -> None:

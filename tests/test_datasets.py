@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pcdkit import registry
+from pcdkit.core import registry
 from pcdkit.errors import PcdkitError
 from pcdkit.io import read_mesh, write_points
 

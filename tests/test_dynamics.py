@@ -12,14 +12,14 @@ import pytest
 import torch
 from conftest import DATA, REPO, need
 
-from pcdkit import pipeline
+from pcdkit.core import pipeline
+from pcdkit.core.runner import run_pipeline
 from pcdkit.datasets.mnist import mnist
 from pcdkit.datasets.rotating_mnist import rotate, rotating_mnist
 from pcdkit.dynamics.me_node import MixedEffectNODE, _tau_pairs, node
 from pcdkit.errors import PcdkitError
 from pcdkit.jobs.train_dynamics import window_masks
 from pcdkit.ode import ODEFailure
-from pcdkit.runner import run_pipeline
 
 MNIST = DATA / "dynamics" / "mnist_kelas"
 
@@ -255,8 +255,8 @@ def test_hopper_reference_protocol_starts_high_with_one_speed_and_min_max_units(
 
 
 def test_recipe_options_adam_warmup_frame_time_and_small_z0_std_train(tmp_path: Path) -> None:
-    from pcdkit import pipeline
-    from pcdkit.runner import run_pipeline
+    from pcdkit.core import pipeline
+    from pcdkit.core.runner import run_pipeline
 
     cfg = {"device": "cpu", "seed": 1,
            "job": {"plugin": "train-dynamics", "iterations": 3, "batch_size": 4, "eval_every": 3,

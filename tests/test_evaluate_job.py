@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pcdkit import pipeline
-from pcdkit.runner import run_pipeline
+from pcdkit.core import pipeline
+from pcdkit.core.runner import run_pipeline
 
 
 def _run(tmp_path: Path, **over: object) -> tuple[Path, dict]:

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from pcdkit import pipeline, registry
 from pcdkit.backbones.score_denoise.loss import supervised_loss
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
 from pcdkit.checkpoints import load_checkpoint
+from pcdkit.core import pipeline, registry
+from pcdkit.core.registry import Registry
+from pcdkit.core.runner import run_pipeline
 from pcdkit.corruptions.base import Corrupted
 from pcdkit.errors import ConfigError, PcdkitError
 from pcdkit.heads.igo_score_denoise import IGOScoreDenoiseNet
 from pcdkit.plugin import PluginSpec, hookimpl
-from pcdkit.registry import Registry
-from pcdkit.runner import run_pipeline
 from tests.test_score_denoise import TINY_TRAIN
 
 

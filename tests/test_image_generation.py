@@ -10,9 +10,10 @@ import pytest
 import torch
 from conftest import DATA, REPO, need
 
-from pcdkit import pipeline
 from pcdkit.backbones.score_unet import ScoreUNet
 from pcdkit.checkpoints import load_checkpoint
+from pcdkit.core import pipeline
+from pcdkit.core.runner import run_pipeline
 from pcdkit.corruptions.processes import CatMap, GaussianVE
 from pcdkit.corruptions.sde import from_functions
 from pcdkit.datasets.mnist import mnist
@@ -23,7 +24,6 @@ from pcdkit.generation.samplers import probability_flow, reverse_sde
 from pcdkit.heads.igo_unet import IGOUNetHeads
 from pcdkit.metrics.frechet import frechet_distance
 from pcdkit.ode import ODEFailure, solve
-from pcdkit.runner import run_pipeline
 
 MNIST = DATA / "dynamics" / "mnist_kelas"
 CPU = torch.device("cpu")

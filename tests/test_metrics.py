@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pcdkit import registry
+from pcdkit.core import registry
 from pcdkit.geometry.triangles import (
     point_triangle_sqdist,
     points_to_triangles,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pcdkit import pipeline
+from pcdkit.core import pipeline
 from pcdkit.errors import ConfigError, PcdkitError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import torch
 pytest.importorskip("torch_geometric", reason="pcdkit[pyg] not installed")
 
 import pcdkit  # noqa: E402
-from pcdkit import registry  # noqa: E402
+from pcdkit.core import registry  # noqa: E402
 from pcdkit.datasets.procedural import make_mesh  # noqa: E402
 from pcdkit.geometry.backends import has_torch_cluster  # noqa: E402
 from pcdkit.pyg import (  # noqa: E402

@@ -19,9 +19,9 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_second() -> None:
 def test_readme_plugin_example_registers_and_evaluates(tmp_path: Path) -> None:
     import types
 
-    from pcdkit import pipeline
-    from pcdkit.registry import Registry
-    from pcdkit.runner import run_pipeline
+    from pcdkit.core import pipeline
+    from pcdkit.core.registry import Registry
+    from pcdkit.core.runner import run_pipeline
 
     readme = (REPO / "README.md").read_text()
     start = readme.index("```python\n# my_plugins.py")

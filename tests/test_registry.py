@@ -8,10 +8,10 @@ import types
 
 import pytest
 
-from pcdkit import registry
+from pcdkit.core import registry
+from pcdkit.core.registry import Registry
 from pcdkit.errors import PluginError
 from pcdkit.plugin import Param, PluginSpec, hookimpl
-from pcdkit.registry import Registry
 
 
 def _module(name: str, **hooks: object) -> types.ModuleType:
@@ -110,7 +110,7 @@ def test_hook_returning_wrong_kind_is_reported() -> None:
 
 
 def test_listing_plugins_imports_neither_torch_nor_optional_backends() -> None:
-    code = ("import sys, pcdkit.registry as r; r.list(); "
+    code = ("import sys, pcdkit.core.registry as r; r.list(); "
             "print(sorted(m for m in ('torch', 'pytorch3d', 'mujoco', 'scipy') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

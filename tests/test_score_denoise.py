@@ -13,19 +13,19 @@ import pytest
 import torch
 import yaml
 
-from pcdkit import pipeline
 from pcdkit.backbones.score_denoise.backbone import load_network
 from pcdkit.backbones.score_denoise.convert import convert_reference
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud, denoise_patches
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet, ScoreNet
 from pcdkit.checkpoints import load_checkpoint
 from pcdkit.cli import main
+from pcdkit.core import pipeline
+from pcdkit.core.runner import run_pipeline
 from pcdkit.datasets.procedural import make_mesh
 from pcdkit.errors import PcdkitError
 from pcdkit.geometry import normalize_unit_sphere, sample_mesh_uniform
 from pcdkit.io import read_points, write_points
 from pcdkit.metrics import point_mesh_distance
-from pcdkit.runner import run_pipeline
 from pcdkit.structures import Mesh
 from tests.conftest import DATA, need
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from pcdkit import registry
+from pcdkit.core import registry
 from pcdkit.corruptions.processes import cat_map, cat_map_permutation
 from pcdkit.corruptions.sde import from_functions
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from pcdkit import pipeline
-from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.trainer import TrainSettings
-from pcdkit.rundir import RunDir
-from pcdkit.runner import run_pipeline
+from pcdkit.core import pipeline
+from pcdkit.core.context import JobContext
+from pcdkit.core.rundir import RunDir
+from pcdkit.core.runner import run_pipeline
+from pcdkit.core.trainer import TrainSettings
 from tests.test_dynamics import _tiny
 
 
@@ -69,8 +69,8 @@ def test_a_resume_takes_the_new_learning_rate_in_every_training_job(tmp_path: Pa
 
 def test_single_process_jobs_refuse_torchrun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                              ) -> None:
+    from pcdkit.core.trainer import Trainer
     from pcdkit.errors import PcdkitError
-    from pcdkit.jobs.trainer import Trainer
 
     run = RunDir(tmp_path)
     ctx = JobContext(pipeline.validate(_tiny().resolved()), torch.device("cpu"),

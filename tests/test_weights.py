@@ -97,7 +97,7 @@ def test_wrong_hash_truncation_and_a_dead_server_leave_nothing_cached(
 
 def test_offline_from_file_and_pipelines_name_the_alias(
         release: bytes, tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture) -> None:
-    from pcdkit import pipeline
+    from pcdkit.core import pipeline
 
     cfg = {"job": "evaluate", "dataset": {"plugin": "procedural", "resolution": 100},
            "backbone": {"plugin": "score-denoise", "checkpoint": "score-denoise-reference"}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pcdkit.params import SEED_MAX
+from pcdkit.core.params import SEED_MAX
 from pcdkit.plugin import Param, PluginSpec, hookimpl
 
 _RES = Param("resolution", int, 10000, "points per cloud", minimum=1, maximum=10_000_000)

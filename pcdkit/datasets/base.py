@@ -7,9 +7,9 @@ from typing import overload
 
 import torch
 
+from pcdkit.core.params import did_you_mean
 from pcdkit.errors import PcdkitError
 from pcdkit.geometry.sampling import sample_mesh_poisson, sample_mesh_uniform
-from pcdkit.params import did_you_mean
 from pcdkit.structures import Mesh, Shape
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pcdkit.atomic import atomic_write
+from pcdkit.core.atomic import atomic_write
 from pcdkit.datasets.base import ShapeDataset, sample_surface, select
 from pcdkit.errors import PcdkitError
 from pcdkit.io import read_mesh, read_points

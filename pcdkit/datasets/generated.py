@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pcdkit.atomic import atomic_torch_save
+from pcdkit.core.atomic import atomic_torch_save
 from pcdkit.datasets.base import ShapeDataset, sample_surface, select
 from pcdkit.datasets.procedural import _uv_mesh, _weld
 from pcdkit.geometry.isosurface import marching_tetrahedra

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from pcdkit.atomic import atomic_torch_save
+from pcdkit.core.atomic import atomic_torch_save
 from pcdkit.datasets.folders import default_cache_dir
 from pcdkit.errors import PcdkitError
 

@@ -11,7 +11,7 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from pcdkit.atomic import atomic_write
+from pcdkit.core.atomic import atomic_write
 from pcdkit.errors import DataError, PcdkitError
 from pcdkit.io.checks import check_faces, check_points
 from pcdkit.io.las import read_las, write_las

@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 
-from pcdkit.atomic import atomic_write_text
+from pcdkit.core.atomic import atomic_write_text
+from pcdkit.core.context import JobContext
+from pcdkit.core.rundir import RunDir
 from pcdkit.errors import PcdkitError
-from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.image_score import ImageScoreJob
 from pcdkit.render import pyplot
-from pcdkit.rundir import RunDir
 
 
 class AlphaSweepJob(ImageScoreJob):

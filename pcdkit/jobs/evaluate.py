@@ -6,11 +6,11 @@ from typing import Any
 
 import torch
 
+from pcdkit.core.context import JobContext
+from pcdkit.core.pipeline import Section
 from pcdkit.io import write_points
-from pcdkit.jobs.base import JobContext
 from pcdkit.jobs.tables import write_tables
 from pcdkit.metrics.protocol import evaluate_shape, shape_noise_generator, summarize
-from pcdkit.pipeline import Section
 
 
 def metric_names(sections: list[Section]) -> list[str]:

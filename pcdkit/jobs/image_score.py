@@ -22,6 +22,9 @@ import torch
 
 from pcdkit.backbones.score_unet import ScoreUNet
 from pcdkit.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+from pcdkit.core.context import JobContext
+from pcdkit.core.rundir import read_history
+from pcdkit.core.trainer import Trainer, TrainSettings
 from pcdkit.corruptions.sde import EulerMaruyama
 from pcdkit.datasets.mnist import ImageSet
 from pcdkit.errors import PcdkitError
@@ -29,11 +32,8 @@ from pcdkit.generation import classifier as clf
 from pcdkit.generation.loss import igo_score_loss
 from pcdkit.generation.samplers import probability_flow, reverse_sde
 from pcdkit.heads.base import IGOHeadSet
-from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.trainer import Trainer, TrainSettings
 from pcdkit.metrics.frechet import frechet_distance
 from pcdkit.render import pyplot, save_image_grid
-from pcdkit.rundir import read_history
 
 
 @dataclass(frozen=True)

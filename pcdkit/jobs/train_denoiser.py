@@ -23,18 +23,18 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from pcdkit.atomic import atomic_write_text
 from pcdkit.backbones.score_denoise.loss import make_training_patches
 from pcdkit.checkpoints import Checkpoint, save_checkpoint
+from pcdkit.core.atomic import atomic_write_text
+from pcdkit.core.context import JobContext
+from pcdkit.core.pipeline import Pipeline
+from pcdkit.core.rundir import read_history
+from pcdkit.core.trainer import Trainer, TrainSettings
 from pcdkit.corruptions.gaussian import GaussianNoise
 from pcdkit.errors import PcdkitError
-from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.trainer import Trainer, TrainSettings
 from pcdkit.metrics.base import P2M, Chamfer
 from pcdkit.metrics.protocol import evaluate_shape, shape_noise_generator
-from pcdkit.pipeline import Pipeline
 from pcdkit.render import pyplot
-from pcdkit.rundir import read_history
 
 FIELDS = ("step", "loss", "lr", "grad_norm", "seconds", "val_cd", "val_p2m")
 EMA_FIELDS = ("val_cd_raw", "val_p2m_raw")  # the raw weights beside their average

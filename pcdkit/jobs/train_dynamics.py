@@ -33,15 +33,15 @@ from typing import Any
 import torch
 
 from pcdkit.checkpoints import Checkpoint, save_checkpoint
+from pcdkit.core.context import JobContext
+from pcdkit.core.rundir import read_history
+from pcdkit.core.trainer import Trainer, TrainSettings
 from pcdkit.datasets.trajectories import Trajectories
 from pcdkit.dynamics.baselines import baseline_mse, regression_mse
 from pcdkit.dynamics.me_node import MixedEffectNODE
 from pcdkit.errors import PcdkitError
-from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.trainer import Trainer, TrainSettings
 from pcdkit.ode import ODEFailure
 from pcdkit.render import pyplot
-from pcdkit.rundir import read_history
 
 FIELDS = ("step", "loss", "loglik", "loglik_tau", "mse", "kl_coef", "lr", "grad_norm", "seconds",
           "interp_mse", "extrap_mse", "recon_mse")

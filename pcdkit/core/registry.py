@@ -17,9 +17,9 @@ from typing import Any
 
 import pluggy
 
-from pcdkit import hookspecs
+from pcdkit.core import hookspecs
+from pcdkit.core.params import did_you_mean
 from pcdkit.errors import PluginError
-from pcdkit.params import did_you_mean
 from pcdkit.plugin import PluginSpec
 
 ENTRY_POINT_GROUP = "pcdkit"

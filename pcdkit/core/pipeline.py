@@ -24,10 +24,17 @@ from typing import Any
 import yaml
 
 from pcdkit import weights
+from pcdkit.core.params import (
+    SEED_MAX,
+    Param,
+    did_you_mean,
+    param_schema,
+    short_repr,
+    validate_params,
+)
+from pcdkit.core.registry import Registry, default
 from pcdkit.errors import ConfigError, PcdkitError
-from pcdkit.params import SEED_MAX, Param, did_you_mean, param_schema, short_repr, validate_params
 from pcdkit.plugin import PluginSpec, Slot
-from pcdkit.registry import Registry, default
 
 TOP_LEVEL = (
     Param("name", str, None, "run name; default: the pipeline file's stem"),

@@ -24,9 +24,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from pcdkit.core.context import JobContext
+from pcdkit.core.state import load_state, restoring, save_state
 from pcdkit.errors import PcdkitError
-from pcdkit.jobs.base import JobContext
-from pcdkit.jobs.state import load_state, restoring, save_state
 
 #: (training module, 0-based step) -> (scalar loss, scalars averaged into the log rows)
 LossFn = Callable[[nn.Module, int], tuple[torch.Tensor, Mapping[str, float]]]

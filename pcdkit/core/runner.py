@@ -6,13 +6,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pcdkit import distributed
-from pcdkit.device import resolve_device, seed_everything
+from pcdkit.core import distributed
+from pcdkit.core.context import JobContext
+from pcdkit.core.device import resolve_device, seed_everything
+from pcdkit.core.pipeline import Pipeline
+from pcdkit.core.rundir import RunDir
 from pcdkit.errors import PcdkitError
-from pcdkit.jobs.base import JobContext
-from pcdkit.pipeline import Pipeline
 from pcdkit.report import write_report
-from pcdkit.rundir import RunDir
 
 
 def run_pipeline(
@@ -92,7 +92,7 @@ def _remove_unstarted(path: Path) -> None:
 def _check_resumable(pipe: Pipeline, run: RunDir) -> None:
     import yaml
 
-    from pcdkit.pipeline import safe_yaml, yaml_problem
+    from pcdkit.core.pipeline import safe_yaml, yaml_problem
 
     file = run.path / "config.yaml"
     try:

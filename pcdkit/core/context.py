@@ -13,9 +13,9 @@ import torch
 from tqdm.auto import tqdm
 
 from pcdkit.contracts import satisfies
+from pcdkit.core.pipeline import Pipeline, Section
+from pcdkit.core.rundir import RunDir
 from pcdkit.errors import PluginError
-from pcdkit.pipeline import Pipeline, Section
-from pcdkit.rundir import RunDir
 
 T = TypeVar("T")
 #: seconds between progress lines when stderr is not a terminal

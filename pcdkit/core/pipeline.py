@@ -318,8 +318,23 @@ def _fill_slot(
             return []
         secs = [_section(registry, slot.kind, r, f"{slot.name}[{i}]", problems)
                 for i, r in enumerate(raw)]
+        for i, sec in enumerate(secs):
+            _check_provides(slot, sec, f"{slot.name}[{i}]", problems)
         return [s for s in secs if s is not None]
-    return _section(registry, slot.kind, raw, slot.name, problems)
+    sec = _section(registry, slot.kind, raw, slot.name, problems)
+    _check_provides(slot, sec, slot.name, problems)
+    return sec
+
+
+def _check_provides(slot: Slot, sec: Section | None, key: str,
+                    problems: list[tuple[str, str]]) -> None:
+    """A plugin that declares its contracts must declare the one the slot needs."""
+    if sec is None or slot.contract is None or not sec.spec.provides:
+        return
+    if not any(slot.contract in getattr(c, "__mro__", (c,)) for c in sec.spec.provides):
+        given = ", ".join(c.__name__ for c in sec.spec.provides)
+        problems.append((f"{key}.plugin", f"{sec.spec.origin} provides {given}; this slot needs a "
+                                          f"{slot.contract.__name__} (pcdkit.contracts)"))
 
 
 def _input_paths(pipe: Pipeline) -> list[Path]:

@@ -21,7 +21,16 @@ def extract_patches(
     k = min(patch_size, pts.shape[1])
     seeds = farthest_point_sampling(pts, num_patches, backend=backend)
     seed_pts = torch.gather(pts, 1, seeds.unsqueeze(-1).expand(-1, -1, pts.shape[-1]))
-    _, idx = knn(seed_pts, pts, k, backend=backend)
-    b = torch.arange(pts.shape[0], device=pts.device)[:, None, None]
-    patches = pts[b, idx]
+    patches, idx = patches_around(seed_pts, pts, k, backend=backend)
     return (patches[0], idx[0]) if single else (patches, idx)
+
+
+def patches_around(seeds: torch.Tensor, cloud: torch.Tensor, k: int, *, backend: str = "auto"
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` nearest points of ``cloud`` around each seed: (S, 3), (N, 3) -> (S, k, 3) and
+    indices (S, k); batched (B, S, 3), (B, N, 3) -> (B, S, k, 3), (B, S, k)."""
+    _, idx = knn(seeds, cloud, k, backend=backend)
+    if cloud.dim() == 2:
+        return cloud[idx], idx
+    b = torch.arange(cloud.shape[0], device=cloud.device)[:, None, None]
+    return cloud[b, idx], idx

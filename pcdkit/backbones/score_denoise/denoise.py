@@ -20,6 +20,7 @@ from pcdkit.errors import PcdkitError
 from pcdkit.geometry.fps import farthest_point_sampling
 from pcdkit.geometry.knn import gather_neighbours, knn
 from pcdkit.geometry.normalize import normalize_unit_sphere
+from pcdkit.geometry.patches import extract_patches
 
 
 @torch.inference_mode()
@@ -54,11 +55,8 @@ def denoise_patches(
 def _patch_denoise(net: ScoreDenoiseNet, pts: torch.Tensor, patch_size: int, seed_k: float,
                    batch: int, backend: str, **steps: float) -> torch.Tensor:
     N = pts.shape[0]
-    k = min(patch_size, N)
     n_seeds = max(1, int(seed_k * N / patch_size))
-    seeds = farthest_point_sampling(pts, n_seeds, backend=backend)
-    _, idx = knn(pts[seeds], pts, k, backend=backend)
-    patches = pts[idx]
+    patches, _ = extract_patches(pts, n_seeds, patch_size, backend=backend)
     out = torch.cat([denoise_patches(net, patches[s:s + batch], backend=backend, **steps)
                      for s in range(0, n_seeds, batch)])
     merged = out.reshape(-1, 3)

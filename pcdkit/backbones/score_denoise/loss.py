@@ -10,6 +10,7 @@ import torch
 
 from pcdkit.geometry.knn import gather_neighbours, knn
 from pcdkit.geometry.normalize import normalize_unit_sphere
+from pcdkit.geometry.patches import patches_around
 
 if TYPE_CHECKING:
     from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
@@ -63,7 +64,7 @@ def make_training_patches(
     k_clean = min(int(patch_ratio * patch_size), len(pts))
 
     def patch(cloud: torch.Tensor, k: int) -> torch.Tensor:
-        return cloud[knn(seeds, cloud, k, backend=backend)[1]]
+        return patches_around(seeds, cloud, k, backend=backend)[0]
 
     return (patch(noisy, k_noisy), patch(pts, k_clean),
             {t: patch(x, k_noisy) for t, x in inter.items()})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -32,7 +34,7 @@ def test_readme_plugin_example_registers_and_evaluates(tmp_path: Path) -> None:
     reg.register_module(module, "my_plugins", distribution="readme-example")
     cfg = {"device": "cpu", "job": "evaluate", "dataset": {"plugin": "spheres", "count": 2},
            "corruption": {"plugin": "jitter", "std": 0.02}, "backbone": "shrink",
-           "metrics": [{"plugin": "chamfer"}]}
+           "metrics": [{"plugin": "chamfer"}, {"plugin": "spread"}]}
     from pcdkit.builtin import jobs as builtin_jobs
     from pcdkit.builtin import metrics as builtin_metrics
 
@@ -41,3 +43,8 @@ def test_readme_plugin_example_registers_and_evaluates(tmp_path: Path) -> None:
     _, metrics = run_pipeline(pipeline.validate(cfg, registry=reg), out=tmp_path / "run",
                               quiet=True)
     assert metrics["shapes"] == 2 and metrics["summary"]["chamfer"] > 0
+    assert metrics["summary"]["spread"] > 0
+    job = {"device": "cpu", "job": {"plugin": "mean-radius", "scale": 2.0},
+           "dataset": {"plugin": "spheres", "count": 2}}
+    _, out = run_pipeline(pipeline.validate(job, registry=reg), out=tmp_path / "job", quiet=True)
+    assert out["mean_radius"] == pytest.approx(2.0)  # unit spheres

@@ -12,7 +12,7 @@ from pcdkit.plugin import Param, PluginSpec, hookimpl
 
 @hookimpl
 def pcdkit_backbones() -> list[PluginSpec]:
-    """identity, score-denoise, score-unet."""
+    """identity, score-denoise, bilateral, jet, score-unet."""
     return [
         PluginSpec("backbone", "identity", "pcdkit.backbones.identity:Identity",
             provides=(PointDenoiser,),
@@ -68,7 +68,37 @@ def pcdkit_backbones() -> list[PluginSpec]:
                       "torch.compile"),
             ),
         ),
-            PluginSpec(
+        PluginSpec(
+            "backbone", "bilateral", "pcdkit.backbones.classical.bilateral:Bilateral",
+            provides=(PointDenoiser,),
+            doc="Bilateral filter for point clouds (Fleishman et al. 2003; Digne & de Franchis "
+                "2017): PCA normals, spatial and height kernels, points moved along normals.",
+            params=(
+                Param("k", int, 30, "neighbours per point (normals and filter)", minimum=3),
+                Param("sigma_d", float, 0.04, "spatial kernel std (unit-sphere frame)",
+                      minimum=0.0),
+                Param("sigma_n", float, 0.02, "height (range) kernel std (unit-sphere frame)",
+                      minimum=0.0),
+                Param("iterations", int, 2, "filter passes, normals re-estimated each",
+                      minimum=1),
+                Param("backend", GeometryBackend, "auto", "neighbour-search backend"),
+            ),
+        ),
+        PluginSpec(
+            "backbone", "jet", "pcdkit.backbones.classical.jet:Jet",
+            provides=(PointDenoiser,),
+            doc="Jet smoothing (Cazals & Pouget 2005, CGAL jet_smooth_point_set): each point "
+                "projected onto a least-squares polynomial height field over its PCA plane.",
+            params=(
+                Param("k", int, 24, "neighbours per fit (CGAL's default for real scans)",
+                      minimum=3),
+                Param("degree", int, 2, "total degree of the fitted jet", minimum=1,
+                      maximum=4),
+                Param("iterations", int, 1, "smoothing passes", minimum=1),
+                Param("backend", GeometryBackend, "auto", "neighbour-search backend"),
+            ),
+        ),
+        PluginSpec(
             "backbone", "score-unet", "pcdkit.backbones.score_unet:ScoreUNet",
             provides=(ImageScoreModel,),
             doc="Time-conditioned U-Net score model for 28 x 28 images (Gaussian random-feature "

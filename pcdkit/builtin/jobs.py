@@ -29,7 +29,7 @@ MAX_BATCH = 4096
 
 @hookimpl
 def pcdkit_jobs() -> list[PluginSpec]:
-    """evaluate, train-denoiser, image-score, igo-alpha-sweep, train-dynamics."""
+    """evaluate, compare-denoisers, train-denoiser, image-score, igo-alpha-sweep, train-dynamics."""
     return [
         PluginSpec(
             "job", "evaluate", "pcdkit.jobs.evaluate:EvaluateJob",
@@ -51,6 +51,31 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Slot("backbone", "backbone", required=False, default="identity",
                      contract=PointDenoiser,
                      doc="denoiser applied to the corrupted cloud"),
+                Slot("metrics", "metric", many=True, default=["chamfer", "p2m"], contract=Metric,
+                     doc="metrics to report"),
+            ),
+        ),
+        PluginSpec(
+            "job", "compare-denoisers", "pcdkit.jobs.compare:CompareJob",
+            doc="Every backbone on every dataset (e.g. one per resolution) at every noise "
+                "level, one table beside published numbers (the IGO paper's Table 1); "
+                "resumable cell by cell.",
+            params=(
+                Param("noises", list[float], [0.01, 0.02],
+                      "Gaussian noise stds relative to the unit-sphere radius"),
+                Param("labels", list[str] | None, None,
+                      "one name per backbone in the table (default: plugin names)"),
+                Param("limit", int | None, None, "only the first N shapes of each dataset",
+                      minimum=1),
+                Param("table_scale", float, 1e4, "factor of the table (papers: 1e4)"),
+                Param("published", Literal["igo-table1", "none"], "igo-table1",
+                      "published numbers printed beside the results"),
+            ),
+            slots=(
+                Slot("datasets", "dataset", many=True, contract=ShapeSequence,
+                     doc="shapes, one dataset per resolution"),
+                Slot("backbones", "backbone", many=True, contract=PointDenoiser,
+                     doc="the denoisers compared (identity = the noisy input)"),
                 Slot("metrics", "metric", many=True, default=["chamfer", "p2m"], contract=Metric,
                      doc="metrics to report"),
             ),

@@ -175,6 +175,39 @@ class SDEProcess(CorruptionProcess, Protocol):
 
 
 @runtime_checkable
+class ScorePrior(Protocol):
+    """``prior`` for ``posterior-sample``: a learned score of clean surfaces at a noise level."""
+
+    def score(self, points: torch.Tensor) -> torch.Tensor:
+        """(N, 3) -> (N, 3): the estimated displacement of each point towards the clean surface,
+        i.e. sigma^2 * grad log p_sigma(x) (Tweedie), in the cloud's own units."""
+        ...
+
+
+@runtime_checkable
+class ForwardOperator(Protocol):
+    """``operator``: how a measurement y of a clean cloud x is made, and log p(y | x).
+
+    Clouds are (N, 3); ``measure`` draws with ``generator``. The sampler works in the unit-sphere
+    frame of the measurement, so noise levels are in that frame.
+    """
+
+    def measure(self, clean: torch.Tensor, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+        """The measurement y (M, 3) of a clean cloud (N, 3)."""
+        ...
+
+    def grad_log_likelihood(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N, 3): the gradient of log p(y | x) with respect to the cloud x."""
+        ...
+
+    def initial(self, y: torch.Tensor, points: int, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+        """A starting cloud of ``points`` points consistent with y (the sampler's x_0)."""
+        ...
+
+
+@runtime_checkable
 class ShapeSequence(Protocol):
     """``dataset`` for point-cloud jobs: a sequence of :class:`pcdkit.structures.Shape`
     (name, clean (N, 3) cloud, optional mesh for P2M), loaded lazily."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from pcdkit.builtin import GeometryBackend
-from pcdkit.contracts import ImageScoreModel, PointDenoiser, TrainableDenoiser
+from pcdkit.contracts import ImageScoreModel, PointDenoiser, ScorePrior, TrainableDenoiser
 from pcdkit.plugin import Param, PluginSpec, hookimpl
 
 
@@ -19,7 +19,7 @@ def pcdkit_backbones() -> list[PluginSpec]:
                    doc="Returns its input: scores the corrupted input itself (baseline)."),
         PluginSpec(
             "backbone", "score-denoise", "pcdkit.backbones.score_denoise.backbone:ScoreDenoiser",
-            provides=(PointDenoiser, TrainableDenoiser,),
+            provides=(PointDenoiser, TrainableDenoiser, ScorePrior),
             doc="Score-based point-cloud denoising (Luo & Hu, ICCV 2021): dynamic-graph "
                 "features + score network, patch-based gradient ascent.",
             params=(

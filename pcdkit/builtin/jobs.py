@@ -9,12 +9,14 @@ from pcdkit.builtin import GeometryBackend
 from pcdkit.contracts import (
     CorruptionProcess,
     DynamicsModel,
+    ForwardOperator,
     HeadSet,
     ImageData,
     ImageScoreModel,
     Metric,
     PanelData,
     PointDenoiser,
+    ScorePrior,
     SDEProcess,
     ShapeSequence,
     TrainableDenoiser,
@@ -29,7 +31,8 @@ MAX_BATCH = 4096
 
 @hookimpl
 def pcdkit_jobs() -> list[PluginSpec]:
-    """evaluate, compare-denoisers, train-denoiser, image-score, igo-alpha-sweep, train-dynamics."""
+    """evaluate, compare-denoisers, posterior-sample, train-denoiser, image-score,
+    igo-alpha-sweep, train-dynamics."""
     return [
         PluginSpec(
             "job", "evaluate", "pcdkit.jobs.evaluate:EvaluateJob",
@@ -78,6 +81,41 @@ def pcdkit_jobs() -> list[PluginSpec]:
                      doc="the denoisers compared (identity = the noisy input)"),
                 Slot("metrics", "metric", many=True, default=["chamfer", "p2m"], contract=Metric,
                      doc="metrics to report"),
+            ),
+        ),
+        PluginSpec(
+            "job", "posterior-sample", "pcdkit.jobs.posterior:PosteriorJob",
+            doc="Inverse problems on point clouds: measure each shape with a forward operator, "
+                "sample p(x | y) by annealed Langevin dynamics with a learned score prior "
+                "(SGILO's idea), score the samples and their spread beside simple baselines.",
+            params=(
+                Param("samples", int, 3, "posterior samples per measurement", minimum=1),
+                Param("limit", int | None, None, "only the first N shapes", minimum=1),
+                Param("baselines", bool, True, "also score the start, start + the prior's "
+                      "denoiser, and midpoint insertion"),
+                Param("render", bool, False, "a PNG per shape: measurement, samples, clean"),
+                Param("sigma_max", float, 0.02, "largest noise level (unit-sphere frame)",
+                      minimum=0.0),
+                Param("sigma_min", float, 0.005, "smallest noise level", minimum=0.0),
+                Param("levels", int, 5, "geometric noise levels", minimum=1),
+                Param("steps", int, 10, "Langevin steps per level", minimum=1),
+                Param("step", float, 0.2, "step size (times sigma^2 x the posterior score)",
+                      minimum=0.0),
+                Param("temperature", float, 1.0, "1: Langevin dynamics; 0: gradient ascent",
+                      minimum=0.0),
+                Param("prior_weight", float, 1.0, "weight of the prior score", minimum=0.0),
+                Param("likelihood_weight", float, 1.0, "weight of grad log p(y | x)",
+                      minimum=0.0),
+                Param("tweedie", bool, True, "end with one noise-free step x + d(x)"),
+            ),
+            slots=(
+                Slot("dataset", "dataset", doc="clean shapes to measure", contract=ShapeSequence),
+                Slot("operator", "operator", default="subsample", contract=ForwardOperator,
+                     doc="how the measurement is made, and its likelihood"),
+                Slot("prior", "backbone", default="score-denoise", contract=ScorePrior,
+                     doc="the learned score of clean surfaces"),
+                Slot("metrics", "metric", many=True, default=["chamfer", "p2m"], contract=Metric,
+                     doc="metrics of samples and baselines"),
             ),
         ),
         PluginSpec(

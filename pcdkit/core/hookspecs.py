@@ -48,6 +48,12 @@ def pcdkit_datasets() -> list:
 
 
 @hookspec
+def pcdkit_operators() -> list:
+    """Forward operators (``kind='operator'``): how a measurement is made from a clean cloud and
+    its log-likelihood, for posterior sampling (inverse problems)."""
+
+
+@hookspec
 def pcdkit_jobs() -> list:
     """Jobs (``kind='job'``): train / denoise / evaluate / extrapolate / generate."""
 
@@ -60,6 +66,7 @@ HOOK_OF_KIND = {
     "metric": "pcdkit_metrics",
     "corruption": "pcdkit_corruptions",
     "dataset": "pcdkit_datasets",
+    "operator": "pcdkit_operators",
     "job": "pcdkit_jobs",
 }
 KINDS = tuple(HOOK_OF_KIND)

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from pcdkit.backbones.score_denoise.denoise import denoise_cloud
+from pcdkit.backbones.score_denoise.denoise import denoise_cloud, score_field
 from pcdkit.backbones.score_denoise.model import LossSettings, ScoreDenoiseNet
 from pcdkit.checkpoints import load_checkpoint
 from pcdkit.errors import PcdkitError
@@ -120,6 +120,15 @@ class ScoreDenoiser:
         heads.load_state_dict(ckpt.state_dict)
         enc, dec = heads.pair(tau)
         self.settings |= {"encoder": enc.eval(), "decoder": dec.eval()}
+
+    def score(self, points: torch.Tensor) -> torch.Tensor:
+        """(N, 3) -> (N, 3): the network's displacement of each point towards the surface
+        (:func:`score_field`; a ScorePrior for posterior sampling)."""
+        net = self.net
+        if next(net.parameters()).device != points.device:
+            net.to(points.device)
+        keys = ("patch_size", "seed_k", "neighbours", "batch_patches", "backend", "matmul_dtype")
+        return score_field(net, points, **{k: self.settings[k] for k in keys})
 
     def denoise(self, points: torch.Tensor, generator: torch.Generator | None = None
                 ) -> torch.Tensor:

@@ -52,6 +52,43 @@ def denoise_patches(
     return x
 
 
+@torch.inference_mode()
+def score_field(
+    net: ScoreDenoiseNet, points: torch.Tensor, *, patch_size: int = 1000, seed_k: float = 3,
+    neighbours: int = 4, batch_patches: int = 8, backend: str = "auto",
+    matmul_dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """(N, 3) -> (N, 3): the network's estimate of each point's displacement towards the clean
+    surface (sigma^2 grad log p_sigma by Tweedie), in the cloud's units.
+
+    One step of the denoising scheme evaluated at the cloud itself: features and frames of
+    overlapping patches of the current points, each point's scores from the frames it lies in,
+    averaged (the denoiser sums them and scales by its step size).
+    """
+    normed, tf = normalize_unit_sphere(points)
+    n_seeds = max(1, int(seed_k * len(normed) / patch_size))
+    patches, where = extract_patches(normed, n_seeds, patch_size, backend=backend)
+    total = torch.zeros_like(normed)
+    hits = torch.zeros(len(normed), dtype=normed.dtype, device=normed.device)
+    for s in range(0, len(patches), batch_patches):
+        p = patches[s:s + batch_patches]
+        B, K, _ = p.shape
+        feat = net.feature_net(p).reshape(B * K, -1)
+        _, idx = knn(p, p, neighbours, backend=backend)  # (B, K, n), each point first
+        offsets = gather_neighbours(p, idx) - p.unsqueeze(2)
+        score = net.score_net(offsets.reshape(B * K, neighbours, 3), feat,
+                              net.score_net.condition(feat), matmul_dtype=matmul_dtype)
+        flat = idx.reshape(B, K * neighbours)
+        acc = torch.zeros_like(p).scatter_add_(1, flat.unsqueeze(-1).expand(-1, -1, 3),
+                                               score.reshape(B, K * neighbours, 3))
+        count = torch.zeros(B, K, dtype=p.dtype, device=p.device).scatter_add_(
+            1, flat, torch.ones_like(flat, dtype=p.dtype))
+        rows = where[s:s + batch_patches].reshape(-1)
+        total.index_add_(0, rows, acc.reshape(-1, 3))
+        hits.index_add_(0, rows, count.reshape(-1))
+    return total / hits.clamp_min(1).unsqueeze(1) * tf.scale.reshape(1, 1)
+
+
 def _patch_denoise(net: ScoreDenoiseNet, pts: torch.Tensor, patch_size: int, seed_k: float,
                    batch: int, backend: str, **steps: float) -> torch.Tensor:
     N = pts.shape[0]

@@ -1,0 +1,1 @@
+"""Forward operators for inverse problems on point clouds (measurement + likelihood)."""

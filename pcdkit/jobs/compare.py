@@ -21,7 +21,6 @@ from typing import Any
 import torch
 
 from pcdkit.core.context import JobContext
-from pcdkit.core.pipeline import Section
 from pcdkit.corruptions.gaussian import GaussianNoise
 from pcdkit.errors import PcdkitError
 from pcdkit.jobs.evaluate import metric_names
@@ -69,7 +68,7 @@ class CompareJob:
         backbones = ctx.build("backbones")
         metrics = dict(zip(metric_names(ctx.section("metrics")), ctx.build("metrics"),
                            strict=True))
-        labels = list(s.labels or _labels(ctx.section("backbones")))
+        labels = list(s.labels or metric_names(ctx.section("backbones")))
         file = ctx.run.path / "per_shape.csv"
         done = {tuple(r[k] for k in KEYS) for r in _read(file)}
         fields = [*KEYS, *metrics, "seconds"]
@@ -106,15 +105,6 @@ class CompareJob:
         _plot(table, published, labels, list(metrics), s.table_scale,
               ctx.run.path / "table.png")
         return {"table": table, "table_scale": s.table_scale, "cells": len(rows)}
-
-
-def _labels(sections: list[Section]) -> list[str]:
-    names, seen = [], {}
-    for sec in sections:
-        n = sec.spec.name
-        seen[n] = seen.get(n, 0) + 1
-        names.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
-    return names
 
 
 def _read(file: Path) -> list[dict[str, str]]:

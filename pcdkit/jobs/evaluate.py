@@ -14,7 +14,8 @@ from pcdkit.metrics.protocol import evaluate_shape, shape_noise_generator, summa
 
 
 def metric_names(sections: list[Section]) -> list[str]:
-    """Column names of a metric list: plugin names, with #2, #3 for repeats."""
+    """Names of a many-slot's sections (metric columns, compared methods): plugin names, with
+    #2, #3 for repeats."""
     names, seen = [], {}
     for sec in sections:
         n = sec.spec.name

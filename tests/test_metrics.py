@@ -193,3 +193,21 @@ def test_against_pytorch3d_directly_when_importable(standin: Path) -> None:
     theirs = p3d.point_mesh_face_distance(Meshes([mesh.vertices], [mesh.faces]),
                                           Pointclouds([x]), min_triangle_area=5e-3)
     assert float(p2m(x, mesh, min_triangle_area=5e-3)) == pytest.approx(float(theirs), rel=1e-5)
+
+
+def test_frechet_interval_brackets_the_value_and_shrinks_with_more_samples() -> None:
+    from pcdkit.metrics.frechet import frechet_interval
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(2000, 4, generator=g)
+
+    def width(n: int) -> tuple[float, float]:
+        fake = torch.randn(n, 4, generator=g) + 0.5
+        fd, lo, hi = frechet_interval(fake, real, resamples=100,
+                                      generator=torch.Generator().manual_seed(1))
+        assert lo < hi
+        return fd, hi - lo
+
+    (fd_small, w_small), (fd_big, w_big) = width(100), width(1600)
+    assert w_big < 0.5 * w_small
+    assert abs(fd_big - 4 * 0.25) < 0.15  # |mu_a - mu_b|^2 = 4 x 0.5^2, same covariances

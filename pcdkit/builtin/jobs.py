@@ -262,6 +262,8 @@ _IMAGE_SCORE = (
     Param("ode_atol", float, 1e-5, "absolute tolerance of dopri5", minimum=0.0),
     Param("eps", float, 1e-3, "sampling stops at t = eps", minimum=0.0),
     Param("classifier_epochs", int, 3, "epochs of the FD feature classifier", minimum=1),
+    Param("fd_bootstrap", int, 200, "bootstrap resamples of the generated features for a 95 % "
+          "interval of each FD (0: the value only)", minimum=0),
     Param("init_checkpoint", Path | None, None, "start from this score-unet checkpoint",
           is_input=True),
 )

@@ -32,7 +32,7 @@ from pcdkit.generation import classifier as clf
 from pcdkit.generation.loss import igo_score_loss
 from pcdkit.generation.samplers import probability_flow, reverse_sde
 from pcdkit.heads.base import IGOHeadSet
-from pcdkit.metrics.frechet import frechet_distance
+from pcdkit.metrics.frechet import frechet_distance, frechet_interval
 from pcdkit.render import pyplot, save_image_grid
 
 
@@ -57,6 +57,7 @@ class ImageScoreSettings:
     fd: bool
     classifier_epochs: int
     init_checkpoint: Path | None
+    fd_bootstrap: int = 200
 
     def training(self) -> TrainSettings:
         """The loop's share of the settings."""
@@ -176,7 +177,13 @@ class ImageScoreJob:
             if pyplot() is not None:  # the PNG is a view; the samples are saved above
                 save_image_grid(x[:64], folder / f"samples-{name}.png")
             if feature_net is not None and real is not None:
-                out[f"fd_{name}"] = frechet_distance(clf.features(feature_net, x, device), real)
+                feats = clf.features(feature_net, x, device)
+                if s.fd_bootstrap > 0:  # the samples' finite-size uncertainty, not only a value
+                    fd, lo, hi = frechet_interval(feats, real, resamples=s.fd_bootstrap,
+                                                  generator=ctx.generator_for(f"fd-ci-{name}"))
+                    out[f"fd_{name}"], out[f"fd_{name}_ci95"] = fd, [lo, hi]
+                else:
+                    out[f"fd_{name}"] = frechet_distance(feats, real)
         return out
 
     def feature_network(self, ctx: JobContext, data: ImageSet

@@ -208,6 +208,6 @@ def test_frechet_interval_brackets_the_value_and_shrinks_with_more_samples() -> 
         assert lo < hi
         return fd, hi - lo
 
-    (fd_small, w_small), (fd_big, w_big) = width(100), width(1600)
+    (_, w_small), (fd_big, w_big) = width(100), width(1600)
     assert w_big < 0.5 * w_small
     assert abs(fd_big - 4 * 0.25) < 0.15  # |mu_a - mu_b|^2 = 4 x 0.5^2, same covariances

@@ -105,7 +105,7 @@ class RunDir:
     def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
         """Write the final figures as ``metrics.json`` (atomically)."""
         return atomic_write_text(self.path / "metrics.json",
-                                 json.dumps(_jsonable(metrics), indent=2) + "\n")
+                                 json.dumps(jsonable(metrics), indent=2) + "\n")
 
     def append_history(self, row: Mapping[str, Any], fields: Sequence[str] | None = None) -> None:
         """Append one row (e.g. one training step) to ``metrics.csv`` (header: ``fields``)."""
@@ -219,15 +219,16 @@ def _lock(path: Path) -> int | None:
     return fd
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with paths, tensors' scalars and non-finite floats made JSON/YAML-safe."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if hasattr(value, "item") and callable(value.item):
-        return _jsonable(value.item())
+        return jsonable(value.item())
     if isinstance(value, Path):
         return str(value)
     return value

@@ -12,6 +12,7 @@ then the prior backbone's own denoiser when it has one) and, for subsampling, ``
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,16 +39,15 @@ class PosteriorSettings:
     langevin: LangevinSettings
 
 
-def midpoints(y: torch.Tensor, points: int, k: int = 6) -> torch.Tensor:
+def midpoints(y: torch.Tensor, points: int) -> torch.Tensor | None:
     """(M, 3) -> (points, 3): y, then midpoints of y with its nearest neighbours (nearest
-    first) until ``points`` points."""
-    _, idx = knn(y, y, min(k + 1, len(y)))
-    mids = [(y + y[idx[:, j]]) / 2 for j in range(1, idx.shape[1])]
-    out = torch.cat([y, *mids])
-    if len(out) < points:
-        raise ValueError(f"midpoints: {len(y)} points and {k} neighbours give {len(out)} < "
-                         f"{points}")
-    return out[:points]
+    first) until ``points`` points; None when y has too few points to reach that many."""
+    k = math.ceil(points / len(y)) - 1  # neighbours per point needed
+    if k + 1 > len(y):
+        return None
+    _, idx = knn(y, y, k + 1)
+    mids = [(y + y[idx[:, j]]) / 2 for j in range(1, k + 1)]
+    return torch.cat([y, *mids])[:points]
 
 
 class PosteriorJob:
@@ -110,8 +110,9 @@ class PosteriorJob:
         if hasattr(prior, "denoise"):
             with torch.inference_mode():
                 candidates["start+denoise"] = prior.denoise(start)
-        if len(y) < len(gt):
-            candidates["midpoints"] = midpoints(y, len(gt))
+        mids = midpoints(y, len(gt)) if len(y) < len(gt) else None
+        if mids is not None:
+            candidates["midpoints"] = mids
         for label, cloud in candidates.items():
             for name, value in evaluate_shape(cloud, metrics, gt=gt, mesh=mesh).items():
                 out[f"{label}_{name}"] = value

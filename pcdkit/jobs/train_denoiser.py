@@ -28,7 +28,7 @@ from pcdkit.checkpoints import Checkpoint, save_checkpoint
 from pcdkit.core.atomic import atomic_write_text
 from pcdkit.core.context import JobContext
 from pcdkit.core.pipeline import Pipeline
-from pcdkit.core.rundir import read_history
+from pcdkit.core.rundir import jsonable, read_history
 from pcdkit.core.trainer import Trainer, TrainSettings
 from pcdkit.corruptions.gaussian import GaussianNoise
 from pcdkit.errors import PcdkitError
@@ -293,7 +293,7 @@ class TrainDenoiserJob:
     def _export(self, backbone: Any, net: torch.nn.Module, path: Path, step: int,
                 extra: dict[str, Any]) -> None:
         """A checkpoint the backbone plugin's ``checkpoint`` setting reads back."""
-        config = {**backbone.config(), "training": _jsonable(dataclasses.asdict(self.s))}
+        config = {**backbone.config(), "training": jsonable(dataclasses.asdict(self.s))}
         ckpt = Checkpoint(backbone.checkpoint_model, net.state_dict(), config=config,
                           extra={"step": step, **extra})
         save_checkpoint(ckpt, path, overwrite=True)
@@ -329,14 +329,6 @@ def _network(trained: torch.nn.Module, heads: Any) -> torch.nn.Module:
     """The backbone network inside the trained module (the IGO module holds it as
     ``backbone``)."""
     return trained.backbone if heads is not None else trained
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
-    return str(value) if isinstance(value, Path) else value
 
 
 def _max_rank_difference(net: torch.nn.Module) -> float:

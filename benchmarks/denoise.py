@@ -55,11 +55,11 @@ def main() -> None:
         noisy = (pts + 0.02 * radius * torch.randn(pts.shape)).to(device)
         first = None
         for name, settings in variants:
-            dtype = getattr(torch, settings.get("precision", "float32"))
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            denoise_cloud(net, noisy, seed_k=float(settings.get("seed_k", 3)), matmul_dtype=dtype)
+            denoise_cloud(net, noisy, seed_k=float(settings.get("seed_k", 3)),
+                          precision=settings.get("precision", "float32"))
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t = time.perf_counter() - start

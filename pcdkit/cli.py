@@ -134,7 +134,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
         jobs = [(Path(args.input), Path(args.output))]
     device = resolve_device(args.device)
     model = registry.create("backbone", "score-denoise", {  # other settings: plugin defaults
-        "checkpoint": args.checkpoint, "allow_pickle": args.allow_pickle, "passes": args.passes})
+        "checkpoint": args.checkpoint, "allow_pickle": args.allow_pickle, "passes": args.passes,
+        "preset": args.preset})
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     for src, dst in jobs[rank::world]:  # under torchrun, each rank takes its own shard
         if folder and dst.exists():
@@ -277,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unpickle arbitrary objects from the checkpoint (trusted files only)")
     p.add_argument("--passes", type=int, default=1,
                    help=f"denoising passes, 1 to {MAX_PASSES} (2 for 3%% noise)")
+    p.add_argument("--preset", choices=["fast", "faithful"], default="fast",
+                   help="fast: bfloat16 products where the hardware has them; faithful: the "
+                        "reference's float32 arithmetic (default: fast)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=_cmd_denoise)

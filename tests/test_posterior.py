@@ -10,6 +10,7 @@ import torch
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud, score_field
 from pcdkit.core import pipeline, registry
 from pcdkit.core.runner import run_pipeline
+from pcdkit.errors import PcdkitError
 from pcdkit.metrics.chamfer import chamfer_distance
 from pcdkit.operators.langevin import LangevinSettings, posterior_sample
 from pcdkit.operators.points import GaussianMeasurement, Subsample
@@ -105,6 +106,39 @@ def test_posterior_job_reports_samples_spread_and_baselines(tmp_path: Path,
     row = metrics["per_shape"][0]
     assert row["measured"] == 200
     for key in ("posterior_chamfer", "posterior_chamfer_std", "posterior_spread",
-                "start_chamfer", "start+denoise_chamfer", "midpoints_chamfer"):
+                "start_chamfer", "start+denoise_chamfer", "midpoints_chamfer",
+                "midpoints+denoise_chamfer"):
         assert key in row and row[key] >= 0
     assert row["posterior_spread"] > 0  # two Langevin samples differ
+
+
+def test_midpoint_start_keeps_the_measurement_and_fills_between_neighbours() -> None:
+    y = _sphere(400)
+    op = Subsample(0.25, 0.0, 0.0, start="midpoints")
+    x = op.initial(y, 1600)
+    assert torch.equal(x[:400], y)
+    # new points lie halfway between two measured points: inside the sphere, near its surface
+    radii = x[400:].norm(dim=1)
+    assert bool((radii < 1).all()) and float(radii.min()) > 0.9
+    with pytest.raises(PcdkitError, match="too few"):
+        Subsample(0.25, 0.0, 0.0, start="midpoints").initial(y[:3], 1600)
+
+
+def test_resumed_posterior_job_redoes_only_unfinished_shapes(tmp_path: Path,
+                                                            checkpoint: Path) -> None:
+    cfg = {"name": "post", "device": "cpu", "seed": 0,
+           "job": {"plugin": "posterior-sample", "samples": 1, "levels": 1, "steps": 1,
+                   "baselines": False},
+           "dataset": {"plugin": "procedural", "resolution": 400, "shapes": ["torus", "cube"],
+                       "sampler": "uniform"},
+           "operator": {"plugin": "subsample", "fraction": 0.5},
+           "prior": {"plugin": "score-denoise", "checkpoint": str(checkpoint),
+                     "patch_size": 200},
+           "metrics": ["chamfer"]}
+    run, first = run_pipeline(pipeline.validate(cfg), out=tmp_path / "r", quiet=True)
+    file = run.path / "shapes.jsonl"
+    lines = file.read_text().splitlines()
+    file.write_text(lines[0] + "\n" + lines[1][:20])  # a crash while writing the second shape
+    _, again = run_pipeline(pipeline.validate(cfg), resume=run.path, quiet=True)
+    assert again["per_shape"] == first["per_shape"]
+    assert len(file.read_text().splitlines()) == 2

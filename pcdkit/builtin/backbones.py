@@ -50,9 +50,15 @@ def pcdkit_backbones() -> list[PluginSpec]:
                       is_input=True),
                 Param("tau", float | None, None,
                       "denoise through E_tau / D_tau of this tau instead of E_T / D_T"),
-                Param("matmul_precision", Literal["float32", "bfloat16"], "float32",
-                      "hidden-layer products in inference; bfloat16 is faster on CPUs with "
-                      "AVX512-BF16/AMX (CD within 0.3 % here, see README)"),
+                Param("preset", Literal["fast", "faithful"], "fast",
+                      "inference arithmetic: faithful = float32, the reference's; fast = "
+                      "bfloat16 hidden products where the hardware has them (AVX512-BF16 / AMX "
+                      "CPUs, CUDA), float32 elsewhere (README \"Benchmarks\")"),
+                Param("matmul_precision",
+                      Literal["auto", "float32", "bfloat16", "bfloat16-rounded"], "auto",
+                      "hidden products' arithmetic, overriding the preset; bfloat16-rounded: "
+                      "bfloat16 inputs and results, multiplied in float32 (bfloat16's numbers "
+                      "at float32 speed, to measure its effect on any CPU)"),
                 # training (train-denoiser): the network's loss and initialisation
                 Param("num_points", int, 128, "training: frames per patch in the loss",
                       minimum=1),

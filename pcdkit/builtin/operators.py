@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pcdkit.contracts import ForwardOperator
 from pcdkit.plugin import Param, PluginSpec, hookimpl
 
@@ -20,8 +22,11 @@ def pcdkit_operators() -> list[PluginSpec]:
                       maximum=1.0),
                 Param("sigma", float, 0.01, "likelihood std (unit-sphere frame); measurement "
                       "noise of the same std when measuring", minimum=0.0),
-                Param("jitter", float, 0.5, "start: measured points repeated and jittered by "
-                      "this many mean spacings", minimum=0.0),
+                Param("jitter", float, 0.5, "the start's new points are jittered by this many "
+                      "mean spacings of the measurement", minimum=0.0),
+                Param("start", Literal["jitter", "midpoints"], "jitter",
+                      "new points start as copies of measured points or as midpoints "
+                      "between measured neighbours"),
             ),
         ),
         PluginSpec(

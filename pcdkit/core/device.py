@@ -34,3 +34,14 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """True where bfloat16 matrix products run in hardware (CUDA with bf16, CPUs with
+    AVX512-BF16 or AMX): elsewhere oneDNN emulates them, many times slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: may vanish
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)

@@ -4,28 +4,32 @@ prior (:mod:`pcdkit.operators.langevin`), score every sample, and compare with s
 
 Per shape: CD / P2M of each sample (mean and std over samples), the posterior's spread (mean
 Chamfer distance between pairs of samples, in the protocol's unit-sphere frame), and the
-baselines ``jitter+denoise`` (the operator's start, e.g. measured points repeated and jittered,
-then the prior backbone's own denoiser when it has one) and, for subsampling, ``midpoints``
-(midpoints between each measured point and its nearest measured neighbours until N points).
+baselines ``start`` (the operator's start, e.g. measured points repeated and jittered), for
+subsampling ``midpoints`` (midpoints between each measured point and its nearest measured
+neighbours until N points), and each of them followed by the prior backbone's own denoiser when
+it has one (``+denoise``). Finished shapes are kept in ``shapes.jsonl``; ``--resume`` skips them
+(each shape draws from its own random streams, so a resumed run gives the same rows).
 """
 
 from __future__ import annotations
 
 import itertools
-import math
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from pcdkit.core.atomic import atomic_write_text
 from pcdkit.core.context import JobContext
-from pcdkit.geometry.knn import knn
 from pcdkit.geometry.normalize import normalize_unit_sphere
 from pcdkit.jobs.evaluate import metric_names
 from pcdkit.jobs.tables import write_tables
 from pcdkit.metrics.chamfer import chamfer_distance
 from pcdkit.metrics.protocol import evaluate_shape, summarize
 from pcdkit.operators.langevin import LangevinSettings, posterior_sample
+from pcdkit.operators.points import midpoints
 
 
 @dataclass(frozen=True)
@@ -37,17 +41,6 @@ class PosteriorSettings:
     baselines: bool
     render: bool
     langevin: LangevinSettings
-
-
-def midpoints(y: torch.Tensor, points: int) -> torch.Tensor | None:
-    """(M, 3) -> (points, 3): y, then midpoints of y with its nearest neighbours (nearest
-    first) until ``points`` points; None when y has too few points to reach that many."""
-    k = math.ceil(points / len(y)) - 1  # neighbours per point needed
-    if k + 1 > len(y):
-        return None
-    _, idx = knn(y, y, k + 1)
-    mids = [(y + y[idx[:, j]]) / 2 for j in range(1, k + 1)]
-    return torch.cat([y, *mids])[:points]
 
 
 class PosteriorJob:
@@ -66,8 +59,11 @@ class PosteriorJob:
         metrics = dict(zip(metric_names(ctx.section("metrics")), ctx.build("metrics"),
                            strict=True))
         n = len(dataset) if s.limit is None else min(s.limit, len(dataset))
-        rows: list[dict[str, Any]] = []
+        file = ctx.run.path / "shapes.jsonl"
+        rows = _read_rows(file)
         for i in ctx.progress(range(n), "posterior", total=n):
+            if i < len(rows):
+                continue
             shape = dataset[i]
             gt = shape.points.to(ctx.device)
             mesh = shape.mesh.to(ctx.device) if shape.mesh is not None else None
@@ -86,6 +82,7 @@ class PosteriorJob:
             if s.baselines:
                 row |= self._baselines(ctx, operator, prior, y, gt, mesh, metrics, i)
             rows.append(row)
+            _append_row(file, row)
             ctx.run.log.info("%s: %s", shape.name, row)
             if s.render:
                 from pcdkit.render import render_clouds
@@ -107,16 +104,40 @@ class PosteriorJob:
         yn, tf = normalize_unit_sphere(y)
         start = tf.invert(operator.initial(yn, len(gt), ctx.generator_for("baseline", i)))
         candidates = {"start": start}
-        if hasattr(prior, "denoise"):
-            with torch.inference_mode():
-                candidates["start+denoise"] = prior.denoise(start)
         mids = midpoints(y, len(gt)) if len(y) < len(gt) else None
         if mids is not None:
             candidates["midpoints"] = mids
+        if hasattr(prior, "denoise"):
+            with torch.inference_mode():
+                for label in list(candidates):
+                    candidates[f"{label}+denoise"] = prior.denoise(candidates[label])
         for label, cloud in candidates.items():
             for name, value in evaluate_shape(cloud, metrics, gt=gt, mesh=mesh).items():
                 out[f"{label}_{name}"] = value
         return out
+
+
+def _read_rows(file: Path) -> list[dict[str, Any]]:
+    """The rows of the shapes finished before a ``--resume`` (in dataset order); a last line cut
+    by a crash is dropped from the file."""
+    if not file.is_file():
+        return []
+    lines = file.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    if len(rows) < len(lines):
+        atomic_write_text(file, "".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def _append_row(file: Path, row: dict[str, Any]) -> None:
+    with open(file, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
 
 
 def _spread(draws: list[torch.Tensor]) -> float:

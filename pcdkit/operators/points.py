@@ -12,6 +12,7 @@ Both likelihoods are Gaussian in the measured coordinates with std ``sigma``:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 
@@ -19,14 +20,26 @@ from pcdkit.errors import PcdkitError
 from pcdkit.geometry.knn import knn
 
 
+def midpoints(y: torch.Tensor, points: int) -> torch.Tensor | None:
+    """(M, 3) -> (points, 3): y, then midpoints of y with its nearest neighbours (nearest
+    first) until ``points`` points; None when y has too few points to reach that many."""
+    k = math.ceil(points / len(y)) - 1  # neighbours per point needed
+    if k + 1 > len(y):
+        return None
+    _, idx = knn(y, y, k + 1)
+    mids = [(y + y[idx[:, j]]) / 2 for j in range(1, k + 1)]
+    return torch.cat([y, *mids])[:points]
+
+
 class Subsample:
     """Observe a random ``fraction`` of the points (noise std ``sigma``, relative to the
     unit-sphere radius as the evaluation protocol's noise)."""
 
-    def __init__(self, fraction: float, sigma: float, jitter: float) -> None:
+    def __init__(self, fraction: float, sigma: float, jitter: float,
+                 start: Literal["jitter", "midpoints"] = "jitter") -> None:
         if not 0.0 < fraction <= 1.0:
             raise PcdkitError(f"operator.fraction: expected a value in (0, 1], got {fraction}")
-        self.fraction, self.sigma, self.jitter = fraction, sigma, jitter
+        self.fraction, self.sigma, self.jitter, self.start = fraction, sigma, jitter, start
 
     def measure(self, clean: torch.Tensor, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
@@ -48,12 +61,19 @@ class Subsample:
 
     def initial(self, y: torch.Tensor, points: int, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
-        """The measured points repeated to ``points`` and jittered by ``jitter`` times their mean
-        nearest-neighbour spacing (the "uniform jitter" start)."""
+        """(points, 3): the measured points, then new ones jittered by ``jitter`` times the mean
+        nearest-neighbour spacing: copies of measured points (``start: jitter``) or midpoints
+        between measured neighbours (``start: midpoints``)."""
         spacing = knn(y, y, 2)[0][:, 1].sqrt().mean()
-        reps = torch.arange(points, device=y.device) % len(y)
+        if self.start == "midpoints":
+            base = midpoints(y, points)
+            if base is None:
+                raise PcdkitError(f"operator subsample: {len(y)} measured points are too few "
+                                  f"for midpoints up to {points} points; use start: jitter")
+        else:
+            base = y[torch.arange(points, device=y.device) % len(y)]
         noise = torch.randn(points, 3, generator=generator).to(y.device)
-        x = y[reps] + self.jitter * spacing * noise
+        x = base + self.jitter * spacing * noise
         x[: len(y)] = y[: min(len(y), points)]  # the measurement itself is kept exactly once
         return x
 

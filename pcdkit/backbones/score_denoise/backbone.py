@@ -9,8 +9,9 @@ from typing import Any
 import torch
 
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud, score_field
-from pcdkit.backbones.score_denoise.model import LossSettings, ScoreDenoiseNet
+from pcdkit.backbones.score_denoise.model import LossSettings, Precision, ScoreDenoiseNet
 from pcdkit.checkpoints import load_checkpoint
+from pcdkit.core.device import native_bfloat16
 from pcdkit.errors import PcdkitError
 from pcdkit.weights import resolve
 
@@ -54,7 +55,8 @@ class ScoreDenoiser:
                  step_size: float, decay: float, neighbours: int, patch_size: int,
                  seed_k: float, batch_patches: int, cluster_above: int, cluster_size: int,
                  backend: str, heads: Path | None = None, tau: float | None = None,
-                 matmul_precision: str = "float32", zero_init_output: bool = False,
+                 preset: str = "fast", matmul_precision: str = "auto",
+                 zero_init_output: bool = False,
                  compiled_training: bool = False, num_points: int = 128, frame_knn: int = 32,
                  clean_neighbours: int = 4, sigma: float = 0.01) -> None:
         self.checkpoint, self.allow_pickle = checkpoint, allow_pickle
@@ -63,8 +65,8 @@ class ScoreDenoiser:
         self.settings = dict(passes=passes, steps=steps, step_size=step_size, decay=decay,
                              neighbours=neighbours, patch_size=patch_size, seed_k=seed_k,
                              batch_patches=batch_patches, cluster_above=cluster_above,
-                             cluster_size=cluster_size, backend=backend,
-                             matmul_dtype=getattr(torch, matmul_precision))
+                             cluster_size=cluster_size, backend=backend)
+        self.preset, self.matmul_precision = preset, matmul_precision
         if (heads is None) != (tau is None):
             raise PcdkitError("backbone: give both `heads` (an IGO heads checkpoint) and `tau` "
                               "to denoise through E_tau / D_tau, or neither")
@@ -99,13 +101,21 @@ class ScoreDenoiser:
 
     def config(self) -> dict[str, Any]:
         """The loss and denoising settings, stored in exported checkpoints."""
-        settings = {k: v for k, v in self.settings.items() if k != "matmul_dtype"}
-        return {**dataclasses.asdict(self.loss), **settings}
+        return {**dataclasses.asdict(self.loss), **self.settings}
 
     def denoise_with(self, network: torch.nn.Module, points: torch.Tensor) -> torch.Tensor:
         """Denoise one (N, 3) cloud with ``network`` by this plugin's schedule."""
         settings = {k: v for k, v in self.settings.items() if k not in ("encoder", "decoder")}
-        return denoise_cloud(network, points, **settings)
+        return denoise_cloud(network, points, **settings,
+                             precision=self.precision_for(points.device))
+
+    def precision_for(self, device: torch.device) -> Precision:
+        """The hidden products' arithmetic on ``device``: ``matmul_precision`` when given,
+        else bfloat16 for the ``fast`` preset where the hardware has it, float32 otherwise."""
+        if self.matmul_precision != "auto":
+            return self.matmul_precision  # type: ignore[return-value]
+        fast = self.preset == "fast" and native_bfloat16(device)
+        return "bfloat16" if fast else "float32"
 
     def _attach_heads(self, path: Path, tau: float) -> None:
         from pcdkit.heads.igo_score_denoise import IGOHeads
@@ -127,8 +137,9 @@ class ScoreDenoiser:
         net = self.net
         if next(net.parameters()).device != points.device:
             net.to(points.device)
-        keys = ("patch_size", "seed_k", "neighbours", "batch_patches", "backend", "matmul_dtype")
-        return score_field(net, points, **{k: self.settings[k] for k in keys})
+        keys = ("patch_size", "seed_k", "neighbours", "batch_patches", "backend")
+        return score_field(net, points, **{k: self.settings[k] for k in keys},
+                           precision=self.precision_for(points.device))
 
     def denoise(self, points: torch.Tensor, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
@@ -139,4 +150,5 @@ class ScoreDenoiser:
             for key in ("encoder", "decoder"):
                 if self.settings.get(key) is not None:
                     self.settings[key].to(points.device)
-        return denoise_cloud(net, points, **self.settings)
+        return denoise_cloud(net, points, **self.settings,
+                             precision=self.precision_for(points.device))

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
+from pcdkit.backbones.score_denoise.model import Precision, ScoreDenoiseNet
 from pcdkit.errors import PcdkitError
 from pcdkit.geometry.fps import farthest_point_sampling
 from pcdkit.geometry.knn import gather_neighbours, knn
@@ -28,12 +28,12 @@ def denoise_patches(
     net: ScoreDenoiseNet, patches: torch.Tensor, *, steps: int = 30, step_size: float = 0.2,
     decay: float = 0.95, neighbours: int = 4, backend: str = "auto",
     encoder: torch.nn.Module | None = None, decoder: torch.nn.Conv1d | None = None,
-    matmul_dtype: torch.dtype = torch.float32,
+    precision: Precision = "float32",
 ) -> torch.Tensor:
     """Gradient ascent on a batch of patches (P, K, 3) -> (P, K, 3).
 
     ``encoder`` / ``decoder`` replace the first / last layer (IGO's E_tau / D_tau pathway);
-    ``matmul_dtype`` as in :meth:`ScoreNet.forward`.
+    ``precision`` as in :meth:`ScoreNet.forward`.
     """
     net.eval()
     P, K, _ = patches.shape
@@ -44,7 +44,7 @@ def denoise_patches(
         _, idx = knn(patches, x, neighbours, backend=backend)  # (P, K, n)
         offsets = gather_neighbours(x, idx) - patches.unsqueeze(2)
         score = net.score_net(offsets.reshape(P * K, neighbours, 3), feat, cond, last=decoder,
-                              matmul_dtype=matmul_dtype)
+                              precision=precision)
         acc = torch.zeros_like(x).scatter_add_(
             1, idx.reshape(P, K * neighbours, 1).expand(-1, -1, 3),
             score.reshape(P, K * neighbours, 3))
@@ -56,7 +56,7 @@ def denoise_patches(
 def score_field(
     net: ScoreDenoiseNet, points: torch.Tensor, *, patch_size: int = 1000, seed_k: float = 3,
     neighbours: int = 4, batch_patches: int = 8, backend: str = "auto",
-    matmul_dtype: torch.dtype = torch.float32,
+    precision: Precision = "float32",
 ) -> torch.Tensor:
     """(N, 3) -> (N, 3): the network's estimate of each point's displacement towards the clean
     surface (sigma^2 grad log p_sigma by Tweedie), in the cloud's units.
@@ -77,7 +77,7 @@ def score_field(
         _, idx = knn(p, p, neighbours, backend=backend)  # (B, K, n), each point first
         offsets = gather_neighbours(p, idx) - p.unsqueeze(2)
         score = net.score_net(offsets.reshape(B * K, neighbours, 3), feat,
-                              net.score_net.condition(feat), matmul_dtype=matmul_dtype)
+                              net.score_net.condition(feat), precision=precision)
         flat = idx.reshape(B, K * neighbours)
         acc = torch.zeros_like(p).scatter_add_(1, flat.unsqueeze(-1).expand(-1, -1, 3),
                                                score.reshape(B, K * neighbours, 3))
@@ -145,7 +145,7 @@ def denoise_cloud(
     neighbours: int = 4, batch_patches: int = 16, cluster_above: int = 50000,
     cluster_size: int = 30000, cluster_seed_k: float = 5, backend: str = "auto",
     encoder: torch.nn.Module | None = None, decoder: torch.nn.Conv1d | None = None,
-    matmul_dtype: torch.dtype = torch.float32,
+    precision: Precision = "float32",
 ) -> torch.Tensor:
     """Denoise one (N, 3) cloud; clouds above ``cluster_above`` points are split by k-means
     (a cluster too small for the network's neighbourhoods passes through unchanged)."""
@@ -155,7 +155,7 @@ def denoise_cloud(
                           f"(its feature graphs take {least - 1} neighbours), got "
                           f"{tuple(points.shape)}")
     kw = dict(steps=steps, step_size=step_size, decay=decay, neighbours=neighbours,
-              encoder=encoder, decoder=decoder, matmul_dtype=matmul_dtype)
+              encoder=encoder, decoder=decoder, precision=precision)
     if points.shape[0] > cluster_above:
         labels = kmeans(points, math.ceil(points.shape[0] / cluster_size))
         parts = []

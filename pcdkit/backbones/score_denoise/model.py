@@ -18,12 +18,16 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pcdkit.geometry.knn import gather_neighbours, knn
+
+#: arithmetic of the inference path's hidden products (see :meth:`ScoreNet.forward`)
+Precision = Literal["float32", "bfloat16", "bfloat16-rounded"]
 
 
 class FCLayer(nn.Module):
@@ -189,26 +193,29 @@ class ScoreNet(nn.Module):
 
     def forward(self, offsets: torch.Tensor, feat: torch.Tensor,
                 cond: list[torch.Tensor] | None = None, last: nn.Conv1d | None = None,
-                matmul_dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                precision: Precision = "float32") -> torch.Tensor:
         """Scores (M, K, 3) for offsets (M, K, 3) of M frames with centre features (M, F).
 
         ``cond`` (from :meth:`condition`) may be passed to reuse the feature terms. For
         inference (eval mode, no autograd) a fused path runs: BatchNorm as a per-channel affine
         map, folded into the next 1x1 conv where the algebra allows, and 1x1 convs as matrix
         products on (rows, channels), in place where possible. ``last`` replaces the output
-        layer (IGO's intermediate decoder D_tau). ``matmul_dtype`` is the dtype of the fused
-        path's hidden 128 x 128 products: bfloat16 is an opt-in speed-up on CPUs with
-        AVX512-BF16 (float32 accumulation, residual stream kept in float32).
+        layer (IGO's intermediate decoder D_tau). ``precision`` is that of the fused path's
+        hidden 128 x 128 products: ``bfloat16`` (float32 accumulation, residual stream kept in
+        float32; CPU kernels round each product's result to bfloat16) is faster on hardware
+        with native bfloat16; ``bfloat16-rounded`` rounds inputs and results the same way but
+        multiplies in float32: bfloat16's numbers up to the order of the float32 sums, at
+        float32 speed (to measure bfloat16's effect on any CPU).
         """
         cond = self.condition(feat) if cond is None else cond
         last = self.conv_out if last is None else last
         if not self.training and not torch.is_grad_enabled():
-            return self._eval_forward(offsets, cond, last, matmul_dtype)
+            return self._eval_forward(offsets, cond, last, precision)
         fn = _compiled_train_forward() if self.compiled_training else _train_forward
         return fn(self, offsets, cond, last)
 
     def _eval_forward(self, offsets: torch.Tensor, cond: list[torch.Tensor],
-                      last: nn.Conv1d, matmul_dtype: torch.dtype) -> torch.Tensor:
+                      last: nn.Conv1d, precision: Precision) -> torch.Tensor:
         # Memory traffic, not arithmetic, is what the 128-channel element-wise work costs, so
         # every BatchNorm + ReLU + 1x1 conv runs as one clamp and one GEMM (see _relu_affine)
         # and the residual stream is updated in place by the GEMMs.
@@ -220,10 +227,13 @@ class ScoreNet(nn.Module):
         net = off @ w_xyz[0].T
         net.view(M, K, H).add_(cond[0].unsqueeze(1))
         clamped, hidden = torch.empty_like(net), torch.empty_like(net)
-        fp32 = matmul_dtype == torch.float32
+        fp32 = precision == "float32"
 
         def low(a: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-            return (a.to(matmul_dtype) @ weight.T.to(matmul_dtype)).float()
+            a, w = a.to(torch.bfloat16), weight.T.to(torch.bfloat16)
+            if precision == "bfloat16-rounded":  # bf16 x bf16 products are exact in float32
+                return (a.float() @ w.float()).to(torch.bfloat16).float()
+            return (a @ w).float()  # float32 sums, the result rounded to bfloat16
 
         for j, block in enumerate(self.blocks):
             lo, hi, scale, shift = _relu_affine(block.bn_0)

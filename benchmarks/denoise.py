@@ -1,73 +1,120 @@
-"""Benchmark: seconds to denoise one cloud with score-denoise at 10K, 50K and 200K points.
+"""Benchmark: seconds and peak memory to denoise one cloud with score-denoise at 10K, 50K, 200K.
 
 Run: ``python benchmarks/denoise.py [--checkpoint CKPT] [--sizes 10000 50000 200000]
-[--device cpu|cuda] [--variant NAME:key=value,...]``. Clouds are Poisson-disk samples of the
+[--device cpu|cuda] [--variant NAME:key=value,...]``. A variant is a set of ``score-denoise``
+plugin settings (``preset``, ``matmul_precision``, ``seed_k``, ``batch_patches``, ``steps``,
+...; values read as YAML), built through the plugin registry exactly as pipelines build it; the
+default compares the two presets, ``faithful`` first. Clouds are Poisson-disk samples of the
 embedded genus-2 shape with 2 % noise; each size is timed once per variant after a warm-up on a
-small cloud (a 10K cloud already runs 900 score-network batches). Columns: seconds, seconds per
-10K points, that value relative to the first size (near 1 = cost linear in N), and the time
-relative to the first variant (the faithful settings) in the same process. Variant keys:
-``seed_k`` (patches per 1000 points; faithful 3) and ``precision`` (float32 | bfloat16). The
-public reference implementation needs about 100 s for one 10K cloud on this project's 2-core CPU
+small cloud (a 10K cloud already runs 900 score-network batches).
+
+Columns: seconds; seconds per 10K points and that value relative to the first size (near 1 =
+cost linear in N); time relative to the first variant in the same process; the process's peak
+resident memory while the variant ran (sampled every 2 ms from /proc; empty elsewhere); the
+hidden products' arithmetic the variant resolved to on this device. The public reference
+implementation needs about 100 s for one 10K cloud on this project's 2-core CPU
 (shared/notes/dependencies.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import torch
+import yaml
 
-from pcdkit.backbones.score_denoise.backbone import load_network
-from pcdkit.backbones.score_denoise.denoise import denoise_cloud
+from pcdkit.core import registry
 from pcdkit.core.device import resolve_device
 from pcdkit.datasets.base import sample_surface
 from pcdkit.datasets.procedural import make_mesh
 
+STATM = Path("/proc/self/statm")
 
-def _variant(text: str) -> tuple[str, dict[str, str]]:
+
+def _variant(text: str) -> tuple[str, dict[str, object]]:
     name, _, body = text.partition(":")
-    return name, dict(kv.split("=", 1) for kv in body.split(",") if kv)
+    pairs = (kv.split("=", 1) for kv in body.split(",") if kv)
+    return name, {k: yaml.safe_load(v) for k, v in pairs}
+
+
+def _rss() -> int:
+    """Resident bytes of this process (0 where /proc is missing)."""
+    try:
+        return int(STATM.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
+@contextmanager
+def peak_rss() -> Iterator[list[int]]:
+    """Yields a one-item list holding, on exit, the peak resident bytes seen meanwhile."""
+    peak, stop = [_rss()], threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(0.002):
+            peak[0] = max(peak[0], _rss())
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+        peak[0] = max(peak[0], _rss())
 
 
 def main() -> None:
-    """Print a Markdown table of denoising times."""
+    """Print a Markdown table of denoising times and peak memory."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--checkpoint", default=None, help="pcdkit checkpoint (default: embedded)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--variant", action="append", type=_variant,
-                    help="NAME:key=value,... (default: faithful only)")
+                    help="NAME:key=value,... (default: faithful:preset=faithful and "
+                         "fast:preset=fast)")
     args = ap.parse_args()
-    variants = args.variant or [("faithful", {})]
+    variants = args.variant or [("faithful", {"preset": "faithful"}), ("fast", {"preset": "fast"})]
     device = resolve_device(args.device)
-    net = load_network(args.checkpoint).to(device)
+    models = [(name, registry.create("backbone", "score-denoise",
+                                     {"checkpoint": args.checkpoint, **settings}))
+              for name, settings in variants]
     mesh = make_mesh("genus2")
-    denoise_cloud(net, sample_surface(mesh, 2000, "uniform", 0).to(device), steps=2)
+    warm = sample_surface(mesh, 2000, "uniform", 0).to(device)
+    for _, model in models:
+        model.denoise(warm)
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
-    print("| variant | points | seconds | seconds per 10K points | per point vs first size "
-          "| time vs first variant |")
-    print("|---|---|---|---|---|---|")
+    print("| variant | products | points | seconds | seconds per 10K points | per point vs first "
+          "size | time vs first variant | peak RSS (MB) |")
+    print("|---|---|---|---|---|---|---|---|")
     per_point_at_first_size: dict[str, float] = {}
     for n in args.sizes:
         pts = sample_surface(mesh, n, "poisson", 1)
         radius = pts.norm(dim=-1).max()
-        noisy = (pts + 0.02 * radius * torch.randn(pts.shape)).to(device)
+        noise = torch.randn(pts.shape, generator=torch.Generator().manual_seed(n))
+        noisy = (pts + 0.02 * radius * noise).to(device)
         first = None
-        for name, settings in variants:
+        for name, model in models:
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            start = time.perf_counter()
-            denoise_cloud(net, noisy, seed_k=float(settings.get("seed_k", 3)),
-                          precision=settings.get("precision", "float32"))
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter() - start
+            with peak_rss() as peak:
+                start = time.perf_counter()
+                model.denoise(noisy)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter() - start
             first = first or t
             per = t / n * 10_000
             base = per_point_at_first_size.setdefault(name, per)
-            print(f"| {name} | {n:,} | {t:.1f} | {per:.2f} | {per / base:.2f} | "
-                  f"{t / first:.2f} |", flush=True)
+            mb = f"{peak[0] / 2**20:,.0f}" if peak[0] else ""
+            print(f"| {name} | {model.precision_for(device)} | {n:,} | {t:.1f} | {per:.2f} | "
+                  f"{per / base:.2f} | {t / first:.2f} | {mb} |", flush=True)
 
 
 if __name__ == "__main__":

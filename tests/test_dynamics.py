@@ -134,6 +134,23 @@ def test_igo_intermediate_iterate_starts_as_the_state_at_tau_t() -> None:
         _tau_pairs(torch.linspace(0, 1, 6), 0.3)
 
 
+def test_igo_weights_control_has_igo_loss_at_initialisation_without_the_iterate() -> None:
+    torch.manual_seed(0)
+    igo = MixedEffectNODE((14,), latents=6, units=16, igo=True, tau=0.5, alpha=0.8)
+    control = MixedEffectNODE((14,), latents=6, units=16, igo_weights=True, tau=0.5, alpha=0.8)
+    assert not control.load_state_dict(igo.state_dict(), strict=False).missing_keys
+    plain = MixedEffectNODE((14,), latents=6, units=16)
+    plain.load_state_dict(control.state_dict())
+    x, times, mask = torch.randn(4, 9, 14), torch.linspace(0, 1, 9), torch.ones(4, 9)
+    losses = [m.loss(x, mask, times, 0.5, 100, torch.Generator().manual_seed(1))[0].item()
+              for m in (igo, control, plain)]
+    # same up to rk4 on two grids (z_tau integrates at rate tau), unlike the unweighted loss
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+    assert abs(losses[2] - losses[1]) > 100 * abs(losses[1] - losses[0])
+    with pytest.raises(PcdkitError, match="igo_weights"):
+        MixedEffectNODE((14,), igo=True, igo_weights=True)
+
+
 def test_predictions_never_see_the_frames_they_are_scored_on() -> None:
     model = MixedEffectNODE((1, 28, 28), latents=4, units=8, gru_units=8)
     x, times = torch.rand(3, 8, 1, 28, 28), torch.linspace(0, 1, 8)

@@ -39,6 +39,9 @@ def pcdkit_dynamics() -> list[PluginSpec]:
                     Param("me_dim", int, 1, "mixed-effect size (1 or latents)", minimum=1),
                     Param("n_w", int, 3, "mixed-effect samples per subject", minimum=1),
                     Param("igo", bool, False, "IGO extension with an intermediate iterate"),
+                    Param("igo_weights", bool, False,
+                          "control for igo: no iterate, but the loss weights the frames at "
+                          "tau t_i as IGO's does at initialisation"),
                     Param("tau", float, 0.5, "intermediate fraction tau (of t)"),
                     Param("alpha", float, 0.8, "IGO weight of the final iterate's loss",
                           minimum=0.0, maximum=1.0)),

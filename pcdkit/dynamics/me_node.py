@@ -83,7 +83,7 @@ class MixedEffectNODE(nn.Module):
                  me_dim: int = 1, igo: bool = False, tau: float = 0.5, alpha: float = 0.8,
                  obs_std: float = 1e-3, n_z0: int = 3, n_w: int = 3, method: str = "rk4",
                  rtol: float = 1e-5, atol: float = 1e-5, adjoint: bool = False,
-                 z0_std_scale: float = 1.0) -> None:
+                 z0_std_scale: float = 1.0, igo_weights: bool = False) -> None:
         super().__init__()
         self.frame_shape = tuple(frame_shape)
         # q(z0)'s std is the encoder's times this: < 1 starts with samples near the mean, so
@@ -96,7 +96,14 @@ class MixedEffectNODE(nn.Module):
             raise PcdkitError(f"model.me_dim: expected 1 or latents ({latents}), got {me_dim}")
         if not 0.0 < tau < 1.0 or not 0.0 <= alpha <= 1.0:
             raise PcdkitError(f"model: need 0 < tau < 1 and 0 <= alpha <= 1, got {tau}, {alpha}")
+        if igo and igo_weights:
+            raise PcdkitError("model: igo_weights is the control for igo (ME-NODE with IGO's "
+                              "frame weights); set one of them, not both")
         self.latents, self.mixed_effect, self.igo = latents, mixed_effect, igo
+        # IGO's loss at initialisation (E_tau = 0, so z_tau(t_i) = z(tau t_i)) is the plain
+        # loss with the frames at tau t_i counted again with weight 1 - alpha: the control
+        # trains ME-NODE on exactly that, to separate the re-weighting from the iterate
+        self.igo_weights = igo_weights
         self.tau, self.alpha, self.obs_std = tau, alpha, obs_std
         self.n_z0, self.n_w = n_z0, n_w if mixed_effect else 1
         self.solver = {"method": method, "rtol": rtol, "atol": atol, "adjoint": adjoint}
@@ -168,12 +175,14 @@ class MixedEffectNODE(nn.Module):
             w_mu, w_std = post
             w = w_mu + w_std * randn((self.n_z0 * self.n_w, b, w_mu.numel()), generator, x)
             kl_w = _kl_normal(w_mu, w_std).sum()
-        src, dst = _tau_pairs(times, self.tau) if self.igo else (None, None)
+        weighted = self.igo or self.igo_weights
+        src, dst = _tau_pairs(times, self.tau) if weighted else (None, None)
         pred = self.decode_path(z0, w, times, src)
         loglik = self._loglik(pred.frames, x)  # (K, B)
         parts = {}
-        if self.igo:
-            ll_tau = self._loglik(pred.intermediate, x[:, dst])
+        if weighted:
+            at_tau = pred.intermediate if self.igo else pred.frames[:, :, dst]
+            ll_tau = self._loglik(at_tau, x[:, dst])
             loglik = self.alpha * loglik + (1 - self.alpha) * ll_tau
             parts["loglik_tau"] = ll_tau.max(0).values.mean().item()
         best = loglik.max(0).values  # best-of-K per subject

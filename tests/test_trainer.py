@@ -67,6 +67,21 @@ def test_a_resume_takes_the_new_learning_rate_in_every_training_job(tmp_path: Pa
     assert all(math.isfinite(float(r["grad_norm"])) for r in rows)
 
 
+def test_a_cpu_budget_stops_evaluates_and_saves_and_a_resume_keeps_counting(
+        tmp_path: Path) -> None:
+    budget = dict(iterations=10_000, eval_every=10_000, cpu_minutes=0.005)  # 0.3 CPU-seconds
+    run, first = run_pipeline(_tiny(**budget), out=tmp_path / "r", quiet=True)
+    steps = first["steps"]
+    assert 1 <= steps < 10_000 and first["cpu_minutes_used"] >= 0.005
+    rows = list(csv.DictReader((run.path / "metrics.csv").open()))
+    assert int(rows[-1]["step"]) == steps and rows[-1]["interp_mse"]  # evaluated at the stop
+    _, same = run_pipeline(_tiny(**budget), resume=run.path, quiet=True)
+    assert same["steps"] == steps  # the budget is spent: nothing more runs
+    _, more = run_pipeline(_tiny(**budget | {"cpu_minutes": 0.01}), resume=run.path,
+                           quiet=True)
+    assert more["steps"] > steps and more["cpu_minutes_used"] >= 0.01
+
+
 def test_single_process_jobs_refuse_torchrun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                              ) -> None:
     from pcdkit.core.trainer import Trainer

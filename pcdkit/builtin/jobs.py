@@ -125,6 +125,8 @@ def pcdkit_jobs() -> list[PluginSpec]:
             params=(
                 Param("iterations", int, 1000, "optimiser steps in total", minimum=1,
                       maximum=MAX_STEPS),
+                Param("cpu_minutes", float, 0.0, "stop once training has used this much CPU "
+                      "time (over resumes; every thread counts); 0: no budget", minimum=0.0),
                 Param("batch_size", int, 32, "patches per step (per process)", minimum=1,
                       maximum=MAX_BATCH),
                 Param("lr", float, 1e-4, "Adam learning rate", minimum=0.0),
@@ -211,6 +213,8 @@ def pcdkit_jobs() -> list[PluginSpec]:
             params=(
                 Param("iterations", int, 2000, "optimiser steps", minimum=1,
                       maximum=MAX_STEPS),
+                Param("cpu_minutes", float, 0.0, "stop once training has used this much CPU "
+                      "time (over resumes; every thread counts); 0: no budget", minimum=0.0),
                 Param("batch_size", int, 50, "subjects per step", minimum=1,
                       maximum=MAX_BATCH),
                 Param("optimizer", Literal["adamax", "adam"], "adamax",
@@ -247,6 +251,8 @@ _ALPHA = Param("alpha", float, 1.0, "IGO weight of the final iterate's loss (1 -
 _IMAGE_SCORE = (
     Param("iterations", int, 2000, "optimiser steps (0: only sample from init_checkpoint)",
           minimum=0, maximum=MAX_STEPS),
+    Param("cpu_minutes", float, 0.0, "stop once training has used this much CPU "
+          "time (over resumes; every thread counts); 0: no budget", minimum=0.0),
     Param("batch_size", int, 64, "images per step", minimum=1, maximum=MAX_BATCH),
     Param("lr", float, 1e-3, "Adam learning rate", minimum=0.0),
     Param("ema_decay", float, 0.999, "decay of the weight average used for sampling",

@@ -48,6 +48,7 @@ class TrainSettings:
     decay_every: int = 1
     grad_clip: float = 0.0
     ema_decay: float = 0.0
+    cpu_minutes: float = 0.0
 
     def lr_factor(self, step: int) -> float:
         """Multiplier of every base learning rate at 0-based ``step``: linear warm-up, then
@@ -67,6 +68,10 @@ class TrainSettings:
     def evaluates_at(self, done: int) -> bool:
         """True after the ``done``-th step when an evaluation is due (and after the last)."""
         return done == self.iterations or (self.eval_every > 0 and done % self.eval_every == 0)
+
+    def out_of_budget(self, cpu_seconds: float) -> bool:
+        """True once the run has used ``cpu_minutes`` of CPU time (0: no budget)."""
+        return self.cpu_minutes > 0 and cpu_seconds >= 60 * self.cpu_minutes
 
 
 @dataclass
@@ -92,6 +97,8 @@ class Trainer:
     extra: dict[str, Any] = field(default_factory=dict)
     ema: AveragedModel | None = field(init=False, default=None)
     step: int = field(init=False, default=0)
+    #: CPU time of the training loop over all resumes (process time: every thread counts)
+    cpu_seconds: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self._base_lrs = [group["lr"] for group in self.optimizer.param_groups]
@@ -118,7 +125,8 @@ class Trainer:
             on_log: Callable[[], Mapping[str, float]] | None = None,
             on_checkpoint: Callable[[int], None] | None = None,
             plot: Callable[[Path], None] | None = None, desc: str = "train") -> dict[str, Any]:
-        """Run the remaining steps; returns the last logged row.
+        """Run the remaining steps, or until ``cpu_minutes`` of CPU time are used (that step
+        is then evaluated, logged and saved like the last); returns the last logged row.
 
         ``evaluate(done)`` runs when :meth:`TrainSettings.evaluates_at` says so and its figures
         join that step's row; ``on_log()`` adds scalars to every row; ``on_checkpoint(done)``
@@ -136,9 +144,10 @@ class Trainer:
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         sums: dict[str, float] = {}
         count, last = 0, {}
-        start = time.perf_counter()
+        start, cpu_start, cpu_before = time.perf_counter(), time.process_time(), self.cpu_seconds
         writer = _tensorboard(ctx)
-        bar = ctx.progress(range(self.step, s.iterations), desc, total=s.iterations - self.step)
+        todo = 0 if s.out_of_budget(self.cpu_seconds) else s.iterations - self.step
+        bar = ctx.progress(range(self.step, self.step + todo), desc, total=todo)
         for step in bar:
             factor = s.lr_factor(step)
             for group, base in zip(self.optimizer.param_groups, self._base_lrs, strict=True):
@@ -159,9 +168,12 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + float(v)
             count += 1
             done = self.step = step + 1
-            row: dict[str, Any] = dict(evaluate(done)) if evaluate and s.evaluates_at(done) else {}
+            self.cpu_seconds = cpu_before + time.process_time() - cpu_start
+            final = done == s.iterations or s.out_of_budget(self.cpu_seconds)
+            due = final or s.evaluates_at(done)
+            row: dict[str, Any] = dict(evaluate(done)) if evaluate and due else {}
             evaluated = bool(row)
-            if evaluated or done % s.log_every == 0 or done == s.iterations:
+            if evaluated or done % s.log_every == 0 or final:
                 row |= {"step": done, **{k: v / count for k, v in sums.items()},
                         "lr": self.optimizer.param_groups[0]["lr"],
                         "grad_norm": round(grad_norm, 5),
@@ -179,10 +191,15 @@ class Trainer:
                                 writer.add_scalar(key, value, done)
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{row['loss']:.4g}")
-            if done % s.checkpoint_every == 0 or done == s.iterations:
+            if done % s.checkpoint_every == 0 or final:
                 self.save()
                 if on_checkpoint is not None and ctx.is_primary:
                     on_checkpoint(done)
+            if final:
+                if done < s.iterations:
+                    ctx.run.log.info("job.cpu_minutes: %.1f CPU-minutes used at step %d, "
+                                     "stopping", self.cpu_seconds / 60, done)
+                break
         if ctx.is_primary and plot is not None and s.iterations > 0:
             plot(ctx.run.path)
         if writer is not None:
@@ -200,7 +217,8 @@ class Trainer:
             return
         state = {name: m.state_dict() for name, m in self.modules.items()}
         state |= {"optimizer": self.optimizer.state_dict(), "step": self.step, "rng": states,
-                  "world_size": self.ctx.world_size, **self.extra}
+                  "world_size": self.ctx.world_size, "cpu_seconds": self.cpu_seconds,
+                  **self.extra}
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
         save_state(self.state_path, state)
@@ -226,6 +244,7 @@ class Trainer:
                 if key in state:
                     self.extra[key] = type(self.extra[key])(state[key])
         self.step = int(state["step"])
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))  # older states: not counted
         ctx.run.log.info("resumed at step %d", self.step)
         if ctx.is_primary:
             ctx.run.truncate_history(self.step)

@@ -58,12 +58,13 @@ class ImageScoreSettings:
     classifier_epochs: int
     init_checkpoint: Path | None
     fd_bootstrap: int = 200
+    cpu_minutes: float = 0.0
 
     def training(self) -> TrainSettings:
         """The loop's share of the settings."""
         return TrainSettings(iterations=self.iterations, lr=self.lr, log_every=self.log_every,
                              checkpoint_every=self.checkpoint_every, grad_clip=self.grad_clip,
-                             ema_decay=self.ema_decay)
+                             ema_decay=self.ema_decay, cpu_minutes=self.cpu_minutes)
 
 
 class ImageScoreJob:

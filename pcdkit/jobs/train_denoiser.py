@@ -71,6 +71,7 @@ class DenoiserSettings:
     lr_schedule: str = "constant"
     lr_min: float = 0.0
     grad_clip: float = 0.0
+    cpu_minutes: float = 0.0
 
     def __post_init__(self) -> None:
         if self.freeze_batchnorm and self.bn_recalibration:
@@ -83,7 +84,7 @@ class DenoiserSettings:
             iterations=self.iterations, lr=self.lr, log_every=self.log_every,
             checkpoint_every=self.checkpoint_every, eval_every=self.val_every,
             warmup=self.warmup, lr_schedule=self.lr_schedule, lr_min=self.lr_min,
-            grad_clip=self.grad_clip, ema_decay=self.ema_decay)
+            grad_clip=self.grad_clip, ema_decay=self.ema_decay, cpu_minutes=self.cpu_minutes)
 
 
 class TrainDenoiserJob:

@@ -98,6 +98,7 @@ class DynamicsSettings:
     optimizer: str = "adamax"
     warmup: int = 0
     time_unit: str = "sequence"
+    cpu_minutes: float = 0.0
 
     def training(self, per_epoch: int) -> TrainSettings:
         """The loop's share: warm-up, then ``lr_decay`` once per epoch of ``per_epoch`` steps
@@ -106,7 +107,8 @@ class DynamicsSettings:
                              checkpoint_every=self.checkpoint_every,
                              eval_every=self.eval_every, warmup=self.warmup,
                              lr_schedule="exponential", lr_decay=self.lr_decay,
-                             decay_every=per_epoch, grad_clip=self.grad_clip)
+                             decay_every=per_epoch, grad_clip=self.grad_clip,
+                             cpu_minutes=self.cpu_minutes)
 
 
 class TrainDynamicsJob:
@@ -175,6 +177,7 @@ class TrainDynamicsJob:
             train.values, test.values, masks)
         ctx.run.log.info("baselines on the test subjects: %s", baselines)
         return {**last_eval, "baselines": baselines, "iterations": s.iterations,
+                "steps": trainer.step, "cpu_minutes_used": round(trainer.cpu_seconds / 60, 3),
                 "n_obs": n_obs,
                 "frames": len(data.times), "train_subjects": len(train),
                 "dropped_for_leakage": len(data) - len(train) - len(test),

@@ -22,7 +22,7 @@ from pcdkit.contracts import (
     TrainableDenoiser,
     TrainableHeads,
 )
-from pcdkit.plugin import Param, PluginSpec, Slot, hookimpl
+from pcdkit.plugin import REQUIRED, Param, PluginSpec, Slot, hookimpl
 
 #: upper bounds where a larger value can only be a typo (1e9 steps is decades on this CPU)
 MAX_STEPS = 10 ** 9
@@ -31,7 +31,7 @@ MAX_BATCH = 4096
 
 @hookimpl
 def pcdkit_jobs() -> list[PluginSpec]:
-    """evaluate, compare-denoisers, posterior-sample, train-denoiser, image-score,
+    """evaluate, seeds, compare-denoisers, posterior-sample, train-denoiser, image-score,
     igo-alpha-sweep, train-dynamics."""
     return [
         PluginSpec(
@@ -56,6 +56,21 @@ def pcdkit_jobs() -> list[PluginSpec]:
                      doc="denoiser applied to the corrupted cloud"),
                 Slot("metrics", "metric", many=True, default=["chamfer", "p2m"], contract=Metric,
                      doc="metrics to report"),
+            ),
+        ),
+        PluginSpec(
+            "job", "seeds", "pcdkit.jobs.seeds:SeedsJob",
+            doc="Run a pipeline for every variant x seed (each a resumable run of its own) and "
+                "tabulate every figure's mean and spread over seeds.",
+            params=(
+                Param("pipeline", Path, REQUIRED, "the base pipeline file", is_input=True),
+                Param("seeds", list[int], [0, 1, 2], "the seeds of every variant"),
+                Param("variants", dict | None, None,
+                      "name -> {dotted.key: value} overrides (default: the base pipeline as is)"),
+                Param("common", dict | None, None,
+                      "{dotted.key: value} overrides applied to every run first"),
+                Param("figures", list[str] | None, None,
+                      "figures to tabulate, e.g. interp_mse (default: every numeric one)"),
             ),
         ),
         PluginSpec(

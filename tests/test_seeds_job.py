@@ -1,0 +1,67 @@
+"""The seeds job: every variant x seed as a resumable run, mean and spread of every figure."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pcdkit.core import pipeline
+from pcdkit.core.runner import run_pipeline
+from pcdkit.errors import ConfigError
+from pcdkit.jobs.seeds import flatten, mean_std
+from tests.test_dynamics import _tiny
+
+
+def _sweep(base: Path, **job: object) -> pipeline.Pipeline:
+    return pipeline.validate({
+        "name": "sweep", "job": {"plugin": "seeds", "pipeline": str(base), "seeds": [0, 1],
+                                 "variants": {"igo": {}, "control": {
+                                     "model.igo": False, "model.igo_weights": True}},
+                                 "figures": ["interp_mse", "extrap_mse", "steps"], **job}})
+
+
+def test_every_variant_and_seed_runs_once_and_the_summary_spreads_over_seeds(
+        tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(_tiny(iterations=2).resolved()))
+    run, metrics = run_pipeline(_sweep(base), out=tmp_path / "s", quiet=True)
+    rows = list(csv.DictReader((run.path / "runs.csv").open()))
+    assert [(r["variant"], r["seed"]) for r in rows] == [
+        ("igo", "0"), ("igo", "1"), ("control", "0"), ("control", "1")]
+    assert rows[0]["interp_mse"] != rows[1]["interp_mse"]  # seeds differ
+    cfg = yaml.safe_load((run.path / "runs" / "control-seed1" / "config.yaml").read_text())
+    assert cfg["seed"] == 1 and cfg["model"]["igo_weights"] and not cfg["model"]["igo"]
+    cell = metrics["summary"]["interp_mse"]["igo"]
+    values = [float(r["interp_mse"]) for r in rows[:2]]
+    assert cell["n"] == 2 and cell["mean"] == pytest.approx(sum(values) / 2)
+    assert cell["std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
+    assert "| interp_mse |" in (run.path / "summary.md").read_text()
+    # a resume skips finished members; a larger budget continues each of them
+    done = run.path / "runs" / "igo-seed0" / "metrics.json"
+    stamp = done.stat().st_mtime_ns
+    run_pipeline(_sweep(base), resume=run.path, quiet=True)
+    assert done.stat().st_mtime_ns == stamp
+    _, more = run_pipeline(_sweep(base, common={"job.iterations": 3}), resume=run.path,
+                           quiet=True)
+    assert more["summary"]["steps"]["control"]["mean"] == 3
+    assert json.loads(done.read_text())["steps"] == 3
+
+
+def test_bad_variant_names_and_repeated_seeds_are_config_errors(tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(_tiny(iterations=2).resolved()))
+    for job, key in (({"variants": {"a/b": {}}}, "job.variants.a/b"),
+                     ({"seeds": [1, 1]}, "job.seeds")):
+        with pytest.raises(ConfigError, match=key):
+            run_pipeline(_sweep(base, **job), out=tmp_path / "x", quiet=True)
+
+
+def test_figures_flatten_nested_numbers_and_spread_is_the_sample_std() -> None:
+    assert flatten({"a": 1, "b": {"c": 2.5, "d": [1]}, "e": True, "f": "x"}) == {
+        "a": 1.0, "b.c": 2.5}
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2 ** 0.5))
+    assert mean_std([4.0]) == (4.0, 0.0)

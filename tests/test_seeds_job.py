@@ -51,13 +51,16 @@ def test_every_variant_and_seed_runs_once_and_the_summary_spreads_over_seeds(
     assert json.loads(done.read_text())["steps"] == 3
 
 
-def test_bad_variant_names_and_repeated_seeds_are_config_errors(tmp_path: Path) -> None:
+def test_bad_variants_and_seeds_are_config_errors_before_anything_runs(tmp_path: Path) -> None:
     base = tmp_path / "base.yaml"
     base.write_text(yaml.safe_dump(_tiny(iterations=2).resolved()))
     for job, key in (({"variants": {"a/b": {}}}, "job.variants.a/b"),
-                     ({"seeds": [1, 1]}, "job.seeds")):
-        with pytest.raises(ConfigError, match=key):
-            run_pipeline(_sweep(base, **job), out=tmp_path / "x", quiet=True)
+                     ({"seeds": [1, 1]}, "job.seeds"),
+                     ({"variants": {"bad": {"model.igo": "often"}}}, "job.variants.bad"),
+                     ({"variants": {"bad": {"modle.igo": True}}}, "modle")):
+        with pytest.raises(ConfigError, match=key):  # at validate time: no run starts
+            _sweep(base, **job)
+    assert not (tmp_path / "x").exists()
 
 
 def test_figures_flatten_nested_numbers_and_spread_is_the_sample_std() -> None:

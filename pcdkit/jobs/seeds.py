@@ -87,6 +87,21 @@ class SeedsJob:
         self.s = SeedsSettings(Path(pipeline), tuple(seeds), variants, dict(common or {}),
                                tuple(figures) if figures else None)
 
+    @staticmethod
+    def check(pipe: pipeline.Pipeline) -> list[tuple[str, str]]:
+        """At validate time: the settings, and every member's pipeline (base + overrides)."""
+        try:
+            job = pipe.job.create()
+        except ConfigError as exc:
+            return exc.problems
+        problems = []
+        for variant in job.s.variants:
+            try:
+                job.compose(variant, job.s.seeds[0])
+            except PcdkitError as exc:  # a bad base file or an override that does not fit
+                problems.append((f"job.variants.{variant}", str(exc).replace("\n", "; ")))
+        return problems
+
     def compose(self, variant: str, seed: int) -> pipeline.Pipeline:
         """The base pipeline with the common, the variant's and the seed's overrides."""
         s = self.s
@@ -101,8 +116,6 @@ class SeedsJob:
                               "launch it without torchrun")
         s = self.s
         members = [(v, seed) for v in s.variants for seed in s.seeds]
-        for variant, seed in members:  # every member's configuration checked before any runs
-            self.compose(variant, seed)
         rows = []
         for variant, seed in ctx.progress(members, "seeds", total=len(members)):
             pipe = self.compose(variant, seed)

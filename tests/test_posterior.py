@@ -91,18 +91,23 @@ def test_gaussian_special_case_without_likelihood_denoises_like_the_denoiser(
     assert off["sampler"] < 1.4 * off["denoiser"]
 
 
+def _posterior_job(checkpoint: Path, job: dict, shapes: list[str], resolution: int,
+                   fraction: float) -> pipeline.Pipeline:
+    return pipeline.validate({
+        "name": "post", "device": "cpu", "seed": 0, "job": {"plugin": "posterior-sample", **job},
+        "dataset": {"plugin": "procedural", "resolution": resolution, "shapes": shapes,
+                    "sampler": "uniform"},
+        "operator": {"plugin": "subsample", "fraction": fraction},
+        "prior": {"plugin": "score-denoise", "checkpoint": str(checkpoint), "patch_size": 200},
+        "metrics": ["chamfer"]})
+
+
 def test_posterior_job_reports_samples_spread_and_baselines(tmp_path: Path,
                                                             checkpoint: Path) -> None:
     """Plumbing with random weights: every figure is there."""
-    cfg = {"name": "post", "device": "cpu", "seed": 0,
-           "job": {"plugin": "posterior-sample", "samples": 2, "levels": 2, "steps": 2},
-           "dataset": {"plugin": "procedural", "resolution": 800, "shapes": ["torus"],
-                       "sampler": "uniform"},
-           "operator": {"plugin": "subsample", "fraction": 0.25},
-           "prior": {"plugin": "score-denoise", "checkpoint": str(checkpoint),
-                     "patch_size": 200},
-           "metrics": ["chamfer"]}
-    _, metrics = run_pipeline(pipeline.validate(cfg), out=tmp_path / "r", quiet=True)
+    pipe = _posterior_job(checkpoint, {"samples": 2, "levels": 2, "steps": 2}, ["torus"], 800,
+                          0.25)
+    _, metrics = run_pipeline(pipe, out=tmp_path / "r", quiet=True)
     row = metrics["per_shape"][0]
     assert row["measured"] == 200
     for key in ("posterior_chamfer", "posterior_chamfer_std", "posterior_spread",
@@ -126,19 +131,12 @@ def test_midpoint_start_keeps_the_measurement_and_fills_between_neighbours() -> 
 
 def test_resumed_posterior_job_redoes_only_unfinished_shapes(tmp_path: Path,
                                                             checkpoint: Path) -> None:
-    cfg = {"name": "post", "device": "cpu", "seed": 0,
-           "job": {"plugin": "posterior-sample", "samples": 1, "levels": 1, "steps": 1,
-                   "baselines": False},
-           "dataset": {"plugin": "procedural", "resolution": 400, "shapes": ["torus", "cube"],
-                       "sampler": "uniform"},
-           "operator": {"plugin": "subsample", "fraction": 0.5},
-           "prior": {"plugin": "score-denoise", "checkpoint": str(checkpoint),
-                     "patch_size": 200},
-           "metrics": ["chamfer"]}
-    run, first = run_pipeline(pipeline.validate(cfg), out=tmp_path / "r", quiet=True)
+    pipe = _posterior_job(checkpoint, {"samples": 1, "levels": 1, "steps": 1, "baselines": False},
+                          ["torus", "cube"], 400, 0.5)
+    run, first = run_pipeline(pipe, out=tmp_path / "r", quiet=True)
     file = run.path / "shapes.jsonl"
     lines = file.read_text().splitlines()
     file.write_text(lines[0] + "\n" + lines[1][:20])  # a crash while writing the second shape
-    _, again = run_pipeline(pipeline.validate(cfg), resume=run.path, quiet=True)
+    _, again = run_pipeline(pipe, resume=run.path, quiet=True)
     assert again["per_shape"] == first["per_shape"]
     assert len(file.read_text().splitlines()) == 2

@@ -20,7 +20,7 @@ from pcdkit.datasets.mnist import mnist
 from pcdkit.errors import PcdkitError
 from pcdkit.generation.classifier import train_classifier
 from pcdkit.generation.loss import igo_score_loss
-from pcdkit.generation.samplers import probability_flow, reverse_sde
+from pcdkit.generation.samplers import predictor_corrector, probability_flow, reverse_sde
 from pcdkit.heads.igo_unet import IGOUNetHeads
 from pcdkit.metrics.frechet import frechet_distance
 from pcdkit.ode import ODEFailure, solve
@@ -103,7 +103,7 @@ def test_score_matching_loss_vanishes_for_the_true_score_and_weights_by_alpha() 
     assert net.down1.conv.weight.grad is not None
 
 
-@pytest.mark.parametrize("sampler", ["ode", "em"])
+@pytest.mark.parametrize("sampler", ["ode", "em", "pc"])
 def test_samplers_recover_gaussian_data_with_the_exact_score(sampler: str) -> None:
     mu, s0 = 0.5, 0.1
     proc = GaussianVE(25.0, "closed", 1e-3, 1.0, 100)
@@ -116,6 +116,9 @@ def test_samplers_recover_gaussian_data_with_the_exact_score(sampler: str) -> No
     if sampler == "ode":
         x, nfe = probability_flow(score, proc, shape, generator=gen, device=CPU)
         assert 10 < nfe < 2000
+    elif sampler == "pc":
+        x = predictor_corrector(score, proc, shape, generator=gen, device=CPU, steps=400,
+                                corrector_steps=2)
     else:
         x = reverse_sde(score, proc, shape, generator=gen, device=CPU, steps=400)
     assert float(x.mean()) == pytest.approx(mu, abs=0.01)
@@ -139,7 +142,7 @@ def test_exact_cat_map_kernel_matches_the_simulated_noise_covariance() -> None:
     assert float(sigma.diagonal().mean()) < 0.9 * float(c.variances[0.5][0])
 
 
-@pytest.mark.parametrize("sampler", ["ode", "em"])
+@pytest.mark.parametrize("sampler", ["ode", "em", "pc"])
 def test_samplers_recover_gaussian_data_under_the_cat_map(sampler: str) -> None:
     mu, s0, n = 0.5, 0.1, 6
     proc = CatMap(rate=1.0, noise=1.0, sigma=25.0, t_min=1e-3, t_max=1.0, steps=100)
@@ -151,6 +154,8 @@ def test_samplers_recover_gaussian_data_under_the_cat_map(sampler: str) -> None:
     if sampler == "ode":
         x, _ = probability_flow(score, proc, shape, generator=gen, device=CPU, rtol=1e-4,
                                 atol=1e-4)
+    elif sampler == "pc":
+        x = predictor_corrector(score, proc, shape, generator=gen, device=CPU, steps=250)
     else:
         x = reverse_sde(score, proc, shape, generator=gen, device=CPU, steps=250)
     assert float(x.mean()) == pytest.approx(mu, abs=0.02)
@@ -196,13 +201,14 @@ def _tiny(job: dict, **extra: object) -> pipeline.Pipeline:
 
 
 def test_image_score_pipeline_trains_samples_and_scores(tmp_path: Path) -> None:
-    run, metrics = run_pipeline(_tiny({"plugin": "image-score", "alpha": 0.8, "sampler": "both",
+    run, metrics = run_pipeline(_tiny({"plugin": "image-score", "alpha": 0.8, "sampler": "all",
                                        "ode_rtol": 1e-2, "ode_atol": 1e-2, "fd": True,
                                        "classifier_epochs": 1}),
                                 out=tmp_path / "run", quiet=True)
-    for name in ("samples-ode.png", "samples-em.png", "training.png", "metrics.csv"):
+    for name in ("samples-ode.png", "samples-em.png", "samples-pc.png", "training.png",
+                 "metrics.csv"):
         assert (run.path / name).is_file()
-    assert math.isfinite(metrics["fd_ode"]) and math.isfinite(metrics["fd_em"])
+    assert all(math.isfinite(metrics[f"fd_{name}"]) for name in ("ode", "em", "pc"))
     assert metrics["igo_parameters"]["heads"] > 0 and metrics["ode_nfe"] > 0
     rows = list(csv.DictReader((run.path / "metrics.csv").open()))
     assert len(rows) == 4 and "loss_tau_0.5" in rows[0]

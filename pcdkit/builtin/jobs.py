@@ -276,9 +276,15 @@ _IMAGE_SCORE = (
     Param("log_every", int, 25, "steps between metrics.csv rows", minimum=1),
     Param("checkpoint_every", int, 250, "steps between checkpoints", minimum=1),
     Param("samples", int, 256, "images generated per sampler", minimum=2),
-    Param("sampler", Literal["ode", "em", "both"], "both",
-          "probability-flow ODE (torchdiffeq dopri5), reverse-SDE Euler-Maruyama, or both"),
-    Param("em_steps", int, 500, "Euler-Maruyama steps of the reverse SDE", minimum=1),
+    Param("sampler", Literal["ode", "em", "pc", "both", "all"], "both",
+          "probability-flow ODE (torchdiffeq dopri5), reverse-SDE Euler-Maruyama, "
+          "predictor-corrector; both = ode + em, all = ode + em + pc"),
+    Param("em_steps", int, 500, "Euler-Maruyama steps of the reverse SDE (also pc's "
+          "predictor steps)", minimum=1),
+    Param("pc_snr", float, 0.16, "pc: signal-to-noise ratio of the Langevin corrector "
+          "(Song et al. 2021)", minimum=0.0),
+    Param("pc_corrector_steps", int, 1, "pc: Langevin corrections per predictor step",
+          minimum=1),
     Param("ode_rtol", float, 1e-5, "relative tolerance of dopri5", minimum=0.0),
     Param("ode_atol", float, 1e-5, "absolute tolerance of dopri5", minimum=0.0),
     Param("eps", float, 1e-3, "sampling stops at t = eps", minimum=0.0),

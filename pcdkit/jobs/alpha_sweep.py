@@ -62,7 +62,7 @@ class AlphaSweepJob(ImageScoreJob):
         return {"classifier_accuracy": acc, "rows": rows}
 
     def _report(self, ctx: JobContext, rows: list[dict[str, Any]]) -> None:
-        keys = [k for k in ("fd_ode", "fd_em", "final_loss", "ode_nfe") if k in rows[0]]
+        keys = [k for k in ("fd_pc", "fd_em", "fd_ode", "final_loss", "ode_nfe") if k in rows[0]]
         lines = ["alpha," + ",".join(keys)]
         lines += [f"{r['alpha']:g}," + ",".join(f"{r[k]:.6g}" for k in keys) for r in rows]
         atomic_write_text(ctx.run.path / "alpha_sweep.csv", "\n".join(lines) + "\n")

@@ -30,7 +30,7 @@ from pcdkit.datasets.mnist import ImageSet
 from pcdkit.errors import PcdkitError
 from pcdkit.generation import classifier as clf
 from pcdkit.generation.loss import igo_score_loss
-from pcdkit.generation.samplers import probability_flow, reverse_sde
+from pcdkit.generation.samplers import predictor_corrector, probability_flow, reverse_sde
 from pcdkit.heads.base import IGOHeadSet
 from pcdkit.metrics.frechet import frechet_distance, frechet_interval
 from pcdkit.render import pyplot, save_image_grid
@@ -59,6 +59,8 @@ class ImageScoreSettings:
     init_checkpoint: Path | None
     fd_bootstrap: int = 200
     cpu_minutes: float = 0.0
+    pc_snr: float = 0.16
+    pc_corrector_steps: int = 1
 
     def training(self) -> TrainSettings:
         """The loop's share of the settings."""
@@ -161,7 +163,8 @@ class ImageScoreJob:
 
         shape = (s.samples, 1, 28, 28)
         out: dict[str, Any] = {}
-        samplers = ("ode", "em") if s.sampler == "both" else (s.sampler,)
+        samplers = {"both": ("ode", "em"), "all": ("ode", "em", "pc")}.get(s.sampler,
+                                                                          (s.sampler,))
         for name in samplers:
             gen = ctx.generator_for(f"sampler-{name}")
             start = time.perf_counter()
@@ -169,6 +172,10 @@ class ImageScoreJob:
                 x, nfe = probability_flow(score, process, shape, generator=gen, device=device,
                                           eps=s.eps, rtol=s.ode_rtol, atol=s.ode_atol)
                 out["ode_nfe"] = nfe
+            elif name == "pc":
+                x = predictor_corrector(score, process, shape, generator=gen, device=device,
+                                        steps=s.em_steps, eps=s.eps, snr=s.pc_snr,
+                                        corrector_steps=s.pc_corrector_steps)
             else:
                 x = reverse_sde(score, process, shape, generator=gen, device=device,
                                 steps=s.em_steps, eps=s.eps)

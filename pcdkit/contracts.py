@@ -176,7 +176,12 @@ class SDEProcess(CorruptionProcess, Protocol):
 
 @runtime_checkable
 class ScorePrior(Protocol):
-    """``prior`` for ``posterior-sample``: a learned score of clean surfaces at a noise level."""
+    """``prior`` for ``posterior-sample``: a learned score of clean surfaces at a noise level.
+
+    Optional: ``frozen(points) -> field``, a score field whose context (e.g. patches and their
+    features) is read once from ``points`` and reused for clouds near it point for point; the
+    sampler then refreshes it once per noise level instead of at every step.
+    """
 
     def score(self, points: torch.Tensor) -> torch.Tensor:
         """(N, 3) -> (N, 3): the estimated displacement of each point towards the clean surface,

@@ -122,6 +122,9 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Param("likelihood_weight", float, 1.0, "weight of grad log p(y | x)",
                       minimum=0.0),
                 Param("tweedie", bool, True, "end with one noise-free step x + d(x)"),
+                Param("refresh", Literal["level", "step"], "level",
+                      "read the prior's context (patches, features) once per noise level, "
+                      "when it can (frozen), or at every step"),
             ),
             slots=(
                 Slot("dataset", "dataset", doc="clean shapes to measure", contract=ShapeSequence),

@@ -8,7 +8,10 @@ In the unit-sphere frame of the measurement y, for noise levels sigma_1 > ... > 
            + temperature * sqrt(2 step) * sigma_k * z,
 
 where d(x) = sigma^2 grad log p_sigma(x) is the prior's displacement towards the surface
-(Tweedie), so the bracket is sigma_k^2 times the posterior score; ``temperature`` 1 is Langevin
+(Tweedie), so the bracket is sigma_k^2 times the posterior score. With ``refresh: level`` and a
+prior that offers ``frozen(x)``, d reads its context (score-denoise: patches and features) once
+per noise level, from the cloud at the level's first step, as the denoiser reads its features
+once from its input; ``refresh: step`` reads it at every step; ``temperature`` 1 is Langevin
 dynamics, 0 its deterministic limit (gradient ascent on the posterior). Stability needs
 step * w_lik * sigma_1^2 / sigma_y^2 < 2 for a Gaussian likelihood of std sigma_y. With
 ``tweedie`` the sample ends with one noise-free step x + d(x) (Tweedie's estimate of the clean
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -38,6 +42,7 @@ class LangevinSettings:
     prior_weight: float = 1.0
     likelihood_weight: float = 1.0
     tweedie: bool = True
+    refresh: Literal["level", "step"] = "level"
 
     def sigmas(self) -> list[float]:
         """The geometric noise levels, largest first."""
@@ -54,11 +59,13 @@ def posterior_sample(prior: object, operator: object, y: torch.Tensor, points: i
     s = settings
     yn, tf = normalize_unit_sphere(y)
     x = operator.initial(yn, points, generator)
+    reuse = s.refresh == "level" and hasattr(prior, "frozen")
     for sigma in s.sigmas():
+        field = prior.frozen(x) if reuse and s.prior_weight else prior.score
         for _ in range(s.steps):
             drift = torch.zeros_like(x)
             if s.prior_weight:
-                drift += s.prior_weight * prior.score(x)
+                drift += s.prior_weight * field(x)
             if s.likelihood_weight:
                 drift += s.likelihood_weight * sigma ** 2 * operator.grad_log_likelihood(x, yn)
             x = x + s.step * drift

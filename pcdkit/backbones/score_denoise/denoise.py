@@ -12,6 +12,7 @@ un-normalised. All patches of a cloud run as batches.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -19,7 +20,7 @@ from pcdkit.backbones.score_denoise.model import Precision, ScoreDenoiseNet
 from pcdkit.errors import PcdkitError
 from pcdkit.geometry.fps import farthest_point_sampling
 from pcdkit.geometry.knn import gather_neighbours, knn
-from pcdkit.geometry.normalize import normalize_unit_sphere
+from pcdkit.geometry.normalize import UnitSphere, normalize_unit_sphere
 from pcdkit.geometry.patches import extract_patches
 
 
@@ -52,7 +53,72 @@ def denoise_patches(
     return x
 
 
+@dataclass(frozen=True)
+class PatchContext:
+    """What a score field reads from one cloud: its unit-sphere frame, overlapping patches
+    (their points in that frame and their indices) and each patch's features and feature terms
+    (:func:`patch_context`)."""
+
+    frame: UnitSphere
+    patches: torch.Tensor  # (P, K, 3) the frames' centres: the points read, normalised
+    where: torch.Tensor  # (P, K) point indices of each patch
+    feats: list[torch.Tensor]  # per batch of patches: (B * K, F)
+    conds: list[list[torch.Tensor]]  # per batch: ScoreNet.condition(feats)
+    batch_patches: int
+
+
 @torch.inference_mode()
+def patch_context(net: ScoreDenoiseNet, points: torch.Tensor, *, patch_size: int = 1000,
+                  seed_k: float = 3, batch_patches: int = 8, backend: str = "auto"
+                  ) -> PatchContext:
+    """Patches of ``points`` (N, 3) (``int(seed_k N / patch_size)`` FPS seeds) and their
+    features, computed once and reusable for nearby clouds (:func:`score_with`)."""
+    normed, frame = normalize_unit_sphere(points)
+    n_seeds = max(1, int(seed_k * len(normed) / patch_size))
+    patches, where = extract_patches(normed, n_seeds, patch_size, backend=backend)
+    feats, conds = [], []
+    for s in range(0, len(patches), batch_patches):
+        p = patches[s:s + batch_patches]
+        feat = net.feature_net(p).reshape(-1, net.feature_net.out_channels)
+        feats.append(feat)
+        conds.append(net.score_net.condition(feat))
+    return PatchContext(frame, patches, where, feats, conds, batch_patches)
+
+
+@torch.inference_mode()
+def score_with(net: ScoreDenoiseNet, context: PatchContext, points: torch.Tensor, *,
+               neighbours: int = 4, backend: str = "auto", precision: Precision = "float32"
+               ) -> torch.Tensor:
+    """(N, 3) -> (N, 3): the displacement field at ``points`` (the cloud ``context`` was read
+    from, or one near it, point for point) with the context's patches and features.
+
+    As in one denoising step, every point read keeps its feature and its place as a frame
+    centre; its ``neighbours`` nearest current points are scored as offsets from it, and each
+    current point averages the scores it receives. Read and evaluated at the same cloud, this
+    is :func:`score_field`.
+    """
+    normed = context.frame.apply(points)
+    total = torch.zeros_like(normed)
+    hits = torch.zeros(len(normed), dtype=normed.dtype, device=normed.device)
+    step = context.batch_patches
+    for b, (feat, cond) in enumerate(zip(context.feats, context.conds, strict=True)):
+        rows = context.where[b * step:(b + 1) * step]
+        p, centres = normed[rows], context.patches[b * step:(b + 1) * step]
+        B, K, _ = p.shape
+        _, idx = knn(centres, p, neighbours, backend=backend)  # (B, K, n) current points
+        offsets = gather_neighbours(p, idx) - centres.unsqueeze(2)
+        score = net.score_net(offsets.reshape(B * K, neighbours, 3), feat, cond,
+                              precision=precision)
+        flat = idx.reshape(B, K * neighbours)
+        acc = torch.zeros_like(p).scatter_add_(1, flat.unsqueeze(-1).expand(-1, -1, 3),
+                                               score.reshape(B, K * neighbours, 3))
+        count = torch.zeros(B, K, dtype=p.dtype, device=p.device).scatter_add_(
+            1, flat, torch.ones_like(flat, dtype=p.dtype))
+        total.index_add_(0, rows.reshape(-1), acc.reshape(-1, 3))
+        hits.index_add_(0, rows.reshape(-1), count.reshape(-1))
+    return total / hits.clamp_min(1).unsqueeze(1) * context.frame.scale.reshape(1, 1)
+
+
 def score_field(
     net: ScoreDenoiseNet, points: torch.Tensor, *, patch_size: int = 1000, seed_k: float = 3,
     neighbours: int = 4, batch_patches: int = 8, backend: str = "auto",
@@ -65,28 +131,10 @@ def score_field(
     overlapping patches of the current points, each point's scores from the frames it lies in,
     averaged (the denoiser sums them and scales by its step size).
     """
-    normed, tf = normalize_unit_sphere(points)
-    n_seeds = max(1, int(seed_k * len(normed) / patch_size))
-    patches, where = extract_patches(normed, n_seeds, patch_size, backend=backend)
-    total = torch.zeros_like(normed)
-    hits = torch.zeros(len(normed), dtype=normed.dtype, device=normed.device)
-    for s in range(0, len(patches), batch_patches):
-        p = patches[s:s + batch_patches]
-        B, K, _ = p.shape
-        feat = net.feature_net(p).reshape(B * K, -1)
-        _, idx = knn(p, p, neighbours, backend=backend)  # (B, K, n), each point first
-        offsets = gather_neighbours(p, idx) - p.unsqueeze(2)
-        score = net.score_net(offsets.reshape(B * K, neighbours, 3), feat,
-                              net.score_net.condition(feat), precision=precision)
-        flat = idx.reshape(B, K * neighbours)
-        acc = torch.zeros_like(p).scatter_add_(1, flat.unsqueeze(-1).expand(-1, -1, 3),
-                                               score.reshape(B, K * neighbours, 3))
-        count = torch.zeros(B, K, dtype=p.dtype, device=p.device).scatter_add_(
-            1, flat, torch.ones_like(flat, dtype=p.dtype))
-        rows = where[s:s + batch_patches].reshape(-1)
-        total.index_add_(0, rows, acc.reshape(-1, 3))
-        hits.index_add_(0, rows, count.reshape(-1))
-    return total / hits.clamp_min(1).unsqueeze(1) * tf.scale.reshape(1, 1)
+    context = patch_context(net, points, patch_size=patch_size, seed_k=seed_k,
+                            batch_patches=batch_patches, backend=backend)
+    return score_with(net, context, points, neighbours=neighbours, backend=backend,
+                      precision=precision)
 
 
 def _patch_denoise(net: ScoreDenoiseNet, pts: torch.Tensor, patch_size: int, seed_k: float,

@@ -77,9 +77,10 @@ def test_a_cpu_budget_stops_evaluates_and_saves_and_a_resume_keeps_counting(
     assert int(rows[-1]["step"]) == steps and rows[-1]["interp_mse"]  # evaluated at the stop
     _, same = run_pipeline(_tiny(**budget), resume=run.path, quiet=True)
     assert same["steps"] == steps  # the budget is spent: nothing more runs
-    _, more = run_pipeline(_tiny(**budget | {"cpu_minutes": 0.01}), resume=run.path,
+    larger = first["cpu_minutes_used"] + 0.05  # three more CPU-seconds: a step or more
+    _, more = run_pipeline(_tiny(**budget | {"cpu_minutes": larger}), resume=run.path,
                            quiet=True)
-    assert more["steps"] > steps and more["cpu_minutes_used"] >= 0.01
+    assert more["steps"] > steps and more["cpu_minutes_used"] >= larger
 
 
 def test_single_process_jobs_refuse_torchrun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import os
@@ -260,9 +261,15 @@ def test_resume_refuses_a_different_pipeline(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_process_ddp_training_ends_with_identical_weights(tmp_path: Path) -> None:
+@pytest.mark.parametrize("budget", [None, 0.01])
+def test_two_process_ddp_training_ends_with_identical_weights(tmp_path: Path,
+                                                              budget: float | None) -> None:
+    """With a CPU budget the ranks stop together (the first to reach it stops all)."""
+    job = TINY_TRAIN["job"] | {"val_shapes": 0}
+    if budget is not None:
+        job |= {"iterations": 100_000, "cpu_minutes": budget}
     cfg = tmp_path / "ddp.yaml"
-    cfg.write_text(yaml.safe_dump(TINY_TRAIN | {"job": TINY_TRAIN["job"] | {"val_shapes": 0}}))
+    cfg.write_text(yaml.safe_dump(TINY_TRAIN | {"job": job}))
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
@@ -274,3 +281,6 @@ def test_two_process_ddp_training_ends_with_identical_weights(tmp_path: Path) ->
     assert metrics["world_size"] == 2
     assert metrics["ddp_weight_max_diff"] == 0.0
     assert (out / "log.rank1.txt").is_file()
+    if budget is not None:
+        rows = list(csv.DictReader((out / "metrics.csv").open()))
+        assert 1 <= int(rows[-1]["step"]) < 100_000

@@ -169,7 +169,7 @@ class Trainer:
             count += 1
             done = self.step = step + 1
             self.cpu_seconds = cpu_before + time.process_time() - cpu_start
-            final = done == s.iterations or s.out_of_budget(self.cpu_seconds)
+            final = done == s.iterations or self._budget_spent()
             due = final or s.evaluates_at(done)
             row: dict[str, Any] = dict(evaluate(done)) if evaluate and due else {}
             evaluated = bool(row)
@@ -205,6 +205,15 @@ class Trainer:
         if writer is not None:
             writer.close()
         return last
+
+    def _budget_spent(self) -> bool:
+        """``cpu_minutes`` used up; under torchrun every rank stops when the first one has."""
+        spent = self.settings.out_of_budget(self.cpu_seconds)
+        if self.ctx.world_size > 1 and self.settings.cpu_minutes > 0:
+            flag = torch.tensor([float(spent)], device=self.ctx.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            spent = bool(flag.item())
+        return spent
 
     # -- state -----------------------------------------------------------------------------
     def save(self) -> None:

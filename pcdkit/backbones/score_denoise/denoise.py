@@ -190,7 +190,7 @@ def kmeans(points: torch.Tensor, k: int, iters: int = 30, seed: int = 0) -> torc
 def denoise_cloud(
     net: ScoreDenoiseNet, points: torch.Tensor, *, passes: int = 1, patch_size: int = 1000,
     seed_k: float = 3, steps: int = 30, step_size: float = 0.2, decay: float = 0.95,
-    neighbours: int = 4, batch_patches: int = 16, cluster_above: int = 50000,
+    neighbours: int = 4, batch_patches: int = 8, cluster_above: int = 50000,
     cluster_size: int = 30000, cluster_seed_k: float = 5, backend: str = "auto",
     encoder: torch.nn.Module | None = None, decoder: torch.nn.Conv1d | None = None,
     precision: Precision = "float32",

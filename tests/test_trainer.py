@@ -14,6 +14,7 @@ from pcdkit.core.context import JobContext
 from pcdkit.core.rundir import RunDir
 from pcdkit.core.runner import run_pipeline
 from pcdkit.core.trainer import TrainSettings
+from pcdkit.errors import PcdkitError
 from tests.test_dynamics import _tiny
 
 
@@ -96,3 +97,19 @@ def test_single_process_jobs_refuse_torchrun(tmp_path: Path, monkeypatch: pytest
         Trainer(ctx, _settings(), {"model": net}, torch.optim.SGD(net.parameters(), lr=0.1),
                 generator=torch.Generator(), distributed=False)
     run.close()
+
+
+def test_a_run_made_before_a_setting_existed_resumes_with_its_default(tmp_path: Path) -> None:
+    import yaml
+
+    run, _ = run_pipeline(_tiny(iterations=2), out=tmp_path / "r", quiet=True)
+    file = run.path / "config.yaml"
+    old = yaml.safe_load(file.read_text())
+    del old["model"]["igo_weights"]  # as written by a pcdkit without that setting
+    file.write_text(yaml.safe_dump(old, sort_keys=False))
+    _, resumed = run_pipeline(_tiny(iterations=3), resume=run.path, quiet=True)
+    assert resumed["steps"] == 3
+    old["model"]["igo_weights"] = True  # a real difference is still refused
+    file.write_text(yaml.safe_dump(old, sort_keys=False))
+    with pytest.raises(PcdkitError, match="differs from the run's config.yaml in model"):
+        run_pipeline(_tiny(iterations=4), resume=run.path, quiet=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ def _remove_unstarted(path: Path) -> None:
 def _check_resumable(pipe: Pipeline, run: RunDir) -> None:
     import yaml
 
-    from pcdkit.core.pipeline import safe_yaml, yaml_problem
+    from pcdkit.core.pipeline import safe_yaml, validate, yaml_problem
 
     file = run.path / "config.yaml"
     try:
@@ -105,6 +106,10 @@ def _check_resumable(pipe: Pipeline, run: RunDir) -> None:
         raise PcdkitError(f"--resume {file}: not a pipeline written by pcdkit (expected a "
                           "mapping with a 'job' section)")
     now = pipe.resolved()
+    # settings added since the run was made count at their defaults; a config that no longer
+    # validates (a setting removed or moved) is compared as written, so it differs
+    with contextlib.suppress(PcdkitError):
+        before = validate(before).resolved()
     changed = [k for k in sorted(set(before) | set(now))
                if k not in ("job", "description") and before.get(k) != now.get(k)]
     if before.get("job", {}).get("plugin") != now["job"]["plugin"]:

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from pcdkit import weights
+from pcdkit.core.hookspecs import KINDS
 from pcdkit.core.params import (
     SEED_MAX,
     Param,
@@ -362,7 +363,7 @@ def json_schema(registry: Registry | None = None) -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of the pipeline format for the installed plugins."""
     registry = registry or default()
     defs: dict[str, Any] = {}
-    for kind in ("backbone", "head", "dynamics", "metric", "corruption", "dataset", "job"):
+    for kind in KINDS:  # every plugin kind, so a new kind cannot be left out of the schema
         variants = []
         for name in registry.names(kind):
             spec = registry.get(kind, name)

@@ -81,6 +81,9 @@ def test_igo_training_runs_from_yaml_and_tracks_diversity(tmp_path: Path) -> Non
     assert via_tau.denoise(pts).shape == (600, 3)
     plain = registry.create("backbone", "score-denoise", settings | {"heads": None, "tau": None})
     assert not torch.equal(via_tau.denoise(pts), plain.denoise(pts))
+    # as a score prior, the field runs through the same pathway (SGILO's intermediate layer)
+    assert not torch.allclose(via_tau.score(pts), plain.score(pts))
+    assert torch.allclose(via_tau.frozen(pts)(pts), via_tau.score(pts))
     with pytest.raises(PcdkitError, match="not among the heads' taus"):
         registry.create("backbone", "score-denoise", settings | {"tau": 0.25})
 

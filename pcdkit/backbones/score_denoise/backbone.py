@@ -140,28 +140,30 @@ class ScoreDenoiser:
 
     def frozen(self, points: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """The score field with the patches and features of ``points`` read once, for clouds
-        near it point for point (:func:`patch_context`; ScorePrior's optional speed-up)."""
+        near it point for point (:func:`patch_context`; ScorePrior's optional speed-up).
+        With ``heads`` and ``tau`` the field runs through IGO's intermediate pathway E_tau /
+        D_tau, the analogue of SGILO's intermediate layer."""
         net, s = self._net_on(points.device), self.settings
         context = patch_context(net, points, patch_size=s["patch_size"], seed_k=s["seed_k"],
-                                batch_patches=s["batch_patches"], backend=s["backend"])
+                                batch_patches=s["batch_patches"], backend=s["backend"],
+                                encoder=s.get("encoder"))
         return functools.partial(score_with, net, context, neighbours=s["neighbours"],
-                                 backend=s["backend"],
+                                 backend=s["backend"], decoder=s.get("decoder"),
                                  precision=self.precision_for(points.device))
 
     def _net_on(self, device: torch.device) -> ScoreDenoiseNet:
+        """The network (and IGO heads, when attached) on ``device``."""
         net = self.net
         if next(net.parameters()).device != device:
             net.to(device)
+            for key in ("encoder", "decoder"):
+                if self.settings.get(key) is not None:
+                    self.settings[key].to(device)
         return net
 
     def denoise(self, points: torch.Tensor, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
         """Denoise one (N, 3) cloud on its device."""
-        net = self.net
-        if next(net.parameters()).device != points.device:
-            self._net_on(points.device)
-            for key in ("encoder", "decoder"):
-                if self.settings.get(key) is not None:
-                    self.settings[key].to(points.device)
+        net = self._net_on(points.device)
         return denoise_cloud(net, points, **self.settings,
                              precision=self.precision_for(points.device))

@@ -69,17 +69,18 @@ class PatchContext:
 
 @torch.inference_mode()
 def patch_context(net: ScoreDenoiseNet, points: torch.Tensor, *, patch_size: int = 1000,
-                  seed_k: float = 3, batch_patches: int = 8, backend: str = "auto"
-                  ) -> PatchContext:
+                  seed_k: float = 3, batch_patches: int = 8, backend: str = "auto",
+                  encoder: torch.nn.Module | None = None) -> PatchContext:
     """Patches of ``points`` (N, 3) (``int(seed_k N / patch_size)`` FPS seeds) and their
-    features, computed once and reusable for nearby clouds (:func:`score_with`)."""
+    features, computed once and reusable for nearby clouds (:func:`score_with`); ``encoder``
+    replaces the first layer (IGO's E_tau)."""
     normed, frame = normalize_unit_sphere(points)
     n_seeds = max(1, int(seed_k * len(normed) / patch_size))
     patches, where = extract_patches(normed, n_seeds, patch_size, backend=backend)
     feats, conds = [], []
     for s in range(0, len(patches), batch_patches):
         p = patches[s:s + batch_patches]
-        feat = net.feature_net(p).reshape(-1, net.feature_net.out_channels)
+        feat = net.feature_net(p, first=encoder).reshape(-1, net.feature_net.out_channels)
         feats.append(feat)
         conds.append(net.score_net.condition(feat))
     return PatchContext(frame, patches, where, feats, conds, batch_patches)
@@ -87,15 +88,15 @@ def patch_context(net: ScoreDenoiseNet, points: torch.Tensor, *, patch_size: int
 
 @torch.inference_mode()
 def score_with(net: ScoreDenoiseNet, context: PatchContext, points: torch.Tensor, *,
-               neighbours: int = 4, backend: str = "auto", precision: Precision = "float32"
-               ) -> torch.Tensor:
+               neighbours: int = 4, backend: str = "auto", precision: Precision = "float32",
+               decoder: torch.nn.Conv1d | None = None) -> torch.Tensor:
     """(N, 3) -> (N, 3): the displacement field at ``points`` (the cloud ``context`` was read
     from, or one near it, point for point) with the context's patches and features.
 
     As in one denoising step, every point read keeps its feature and its place as a frame
     centre; its ``neighbours`` nearest current points are scored as offsets from it, and each
     current point averages the scores it receives. Read and evaluated at the same cloud, this
-    is :func:`score_field`.
+    is :func:`score_field`. ``decoder`` replaces the output layer (IGO's D_tau).
     """
     normed = context.frame.apply(points)
     total = torch.zeros_like(normed)
@@ -107,7 +108,7 @@ def score_with(net: ScoreDenoiseNet, context: PatchContext, points: torch.Tensor
         B, K, _ = p.shape
         _, idx = knn(centres, p, neighbours, backend=backend)  # (B, K, n) current points
         offsets = gather_neighbours(p, idx) - centres.unsqueeze(2)
-        score = net.score_net(offsets.reshape(B * K, neighbours, 3), feat, cond,
+        score = net.score_net(offsets.reshape(B * K, neighbours, 3), feat, cond, last=decoder,
                               precision=precision)
         flat = idx.reshape(B, K * neighbours)
         acc = torch.zeros_like(p).scatter_add_(1, flat.unsqueeze(-1).expand(-1, -1, 3),

@@ -40,8 +40,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     pipe = pipeline.load(args.pipeline, args.set)
     if args.resume and args.out:
         raise PcdkitError("--resume continues RUN_DIR in place; do not combine it with --out")
+    if args.allow_change and not args.resume:
+        raise PcdkitError("--allow-change only applies with --resume RUN_DIR")
     run, metrics = run_pipeline(pipe, out=args.out, root=args.root, quiet=args.quiet,
-                                resume=args.resume)
+                                resume=args.resume, allow_changes=tuple(args.allow_change))
     print(f"run directory: {run.path}")
     table = run.path / "per_shape.md"
     if table.is_file():  # x 1e4, as the papers print
@@ -241,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted training run in RUN_DIR from its checkpoint")
+    p.add_argument("--allow-change", action="append", default=[], metavar="SECTION",
+                   help="with --resume: let this top-level section differ from the run's config "
+                        "(e.g. datasets, to change the training data mid-run); repeatable")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("validate", help="only validate a pipeline")

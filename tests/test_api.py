@@ -81,7 +81,7 @@ def test_a_folder_is_denoised_once_per_file_by_two_torchrun_ranks_and_resumes(
         pcdkit.write(src / f"scan{i}.{'xyz' if i % 2 else 'npy'}",
                      rng.normal(size=(40 + i, 3)).astype(np.float32))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29531", "-m", "pcdkit", "denoise", str(src), "-o", str(dst),
+           "--standalone", "-m", "pcdkit", "denoise", str(src), "-o", str(dst),
            "--checkpoint", str(checkpoint)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

@@ -10,6 +10,7 @@ import torch
 
 from pcdkit.core import registry
 from pcdkit.errors import PcdkitError
+from pcdkit.geometry import near_sheet_share
 from pcdkit.io import read_mesh, write_points
 
 
@@ -76,14 +77,15 @@ def test_generated_shapes_are_seeded_distinct_and_cached(cache_dir: Path) -> Non
 
     settings = {"count": 10, "resolution": 500, "grid": 32}
     ds = registry.create("dataset", "generated-shapes", settings)
-    assert [n.split("-")[0] for n in ds.names[:5]] == sorted(FAMILIES)
+    assert [n.split("-")[0] for n in ds.names[:6]] == sorted(FAMILIES)
     shapes = list(ds)
     for s in shapes:  # centred, inside the unit sphere, touching it
         radius = s.mesh.vertices.norm(dim=1).max()
         assert s.points.shape == (500, 3) and abs(float(radius) - 1) < 1e-5
     again = registry.create("dataset", "generated-shapes", settings)[3]
     assert torch.equal(again.points, shapes[3].points)  # from the cache, identical
-    assert len(list((cache_dir / "generated-shapes").iterdir())) == 10
+    assert len(list((cache_dir / "generated-shapes").glob("mesh-*.pt"))) == 10  # one per shape
+    assert len(list((cache_dir / "generated-shapes").iterdir())) == 20  # + one per resolution
     # shape i depends on (seed, i) only; another seed gives other shapes of each family
     assert torch.equal(generate_mesh("csg", 0, 1, 32).vertices, shapes[1].mesh.vertices)
     other = generate_mesh("csg", 1, 1, 32)
@@ -91,6 +93,13 @@ def test_generated_shapes_are_seeded_distinct_and_cached(cache_dir: Path) -> Non
         other.vertices, shapes[1].mesh.vertices)
     sizes = {tuple(s.mesh.faces.shape) for s in shapes}
     assert len(sizes) >= 6  # ten distinct meshes, not copies
+
+
+def test_thin_family_has_walls_the_other_families_lack() -> None:
+    from pcdkit.datasets.generated import generate_mesh
+
+    assert min(near_sheet_share(generate_mesh("thin", 0, i), 0.1) for i in (0, 2)) > 0.5
+    assert near_sheet_share(generate_mesh("blobby", 0, 2), 0.1) < 0.05
 
 
 def test_generated_shapes_family_filter_is_checked() -> None:

@@ -224,7 +224,9 @@ def test_image_score_training_resumes_exactly(tmp_path: Path) -> None:
                                out=tmp_path / "a", quiet=True)
     part, _ = run_pipeline(_tiny({"plugin": "image-score", "fd": False, "iterations": 2}),
                            out=tmp_path / "b", quiet=True)
-    run_pipeline(_tiny({"plugin": "image-score", "fd": False}), resume=part.path, quiet=True)
+    _, resumed = run_pipeline(_tiny({"plugin": "image-score", "fd": False}), resume=part.path,
+                              quiet=True)
+    assert resumed["steps"] == 4 and resumed["cpu_minutes_used"] > 0
     a = torch.load(straight.path / "checkpoints" / "last.pt", weights_only=True)
     b = torch.load(part.path / "checkpoints" / "last.pt", weights_only=True)
     assert b["step"] == 4

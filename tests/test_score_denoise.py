@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from pcdkit.backbones.score_denoise.backbone import load_network
+from pcdkit.backbones.score_denoise.backbone import DEFAULT_CHECKPOINT, load_network
 from pcdkit.backbones.score_denoise.convert import convert_reference
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud, denoise_patches
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet, ScoreNet
@@ -144,6 +144,20 @@ def test_denoising_moves_points_towards_the_surface(converted: Path) -> None:
     assert after < 0.5 * before
 
 
+def test_embedded_checkpoint_loads_safely_and_denoises_with_no_checkpoint_given(
+        tmp_path: Path) -> None:
+    assert load_checkpoint(DEFAULT_CHECKPOINT).extra["step"] > 0  # weights_only=True
+    mesh = make_mesh("superquadric-pillow")  # a procedural shape: never trained on
+    mesh = Mesh(normalize_unit_sphere(mesh.vertices)[0], mesh.faces)
+    g = torch.Generator().manual_seed(0)
+    clean = sample_mesh_uniform(mesh, 5000, g)
+    src = write_points(tmp_path / "in.xyz", clean + 0.02 * torch.randn(clean.shape, generator=g))
+    assert main(["denoise", str(src), "-o", str(tmp_path / "out.xyz")]) == 0
+    before, after = (float(point_mesh_distance(read_points(f), mesh, direction="point_to_face"))
+                     for f in (src, tmp_path / "out.xyz"))
+    assert after < 0.25 * before, (before, after)
+
+
 def test_large_clouds_are_split_into_clusters(converted: Path) -> None:
     pts = sample_mesh_uniform(make_mesh("torus"), 2600, torch.Generator().manual_seed(1))
     out = denoise_cloud(load_network(converted), pts * 3 + 1, cluster_above=1500,
@@ -260,6 +274,26 @@ def test_resume_refuses_a_different_pipeline(tmp_path: Path) -> None:
         run_pipeline(other, resume=run.path, quiet=True)
 
 
+def test_training_data_changes_on_resume_only_when_named(tmp_path: Path) -> None:
+    run, _ = run_pipeline(pipeline.validate(
+        pipeline.apply_overrides(TINY_TRAIN, ["job.iterations=2"])), out=tmp_path / "r",
+        quiet=True)
+    more = pipeline.apply_overrides(TINY_TRAIN, ["job.iterations=4"])
+    more["datasets"] = [{**TINY_TRAIN["datasets"][0], "shapes": ["cube", "torus", "tetrahedron"]}]
+    with pytest.raises(PcdkitError, match="in datasets; .*--allow-change SECTION"):
+        run_pipeline(pipeline.validate(more), resume=run.path, quiet=True)
+    with pytest.raises(PcdkitError, match="in seed;"):  # only the named sections may differ
+        run_pipeline(pipeline.validate(pipeline.apply_overrides(more, ["seed=9"])),
+                     resume=run.path, allow_changes=("datasets",), quiet=True)
+    run_pipeline(pipeline.validate(more), resume=run.path, allow_changes=("datasets",),
+                 quiet=True)
+    assert (run.path / "metrics.csv").read_text().splitlines()[-1].startswith("4,")
+    before = list(run.path.glob("config.before-*.yaml"))
+    assert len(before) == 1 and "tetrahedron" not in before[0].read_text()
+    assert "tetrahedron" in (run.path / "config.yaml").read_text()  # later resumes compare to it
+    assert "resuming with changed datasets" in (run.path / "log.txt").read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("budget", [None, 0.01])
 def test_two_process_ddp_training_ends_with_identical_weights(tmp_path: Path,
@@ -274,7 +308,7 @@ def test_two_process_ddp_training_ends_with_identical_weights(tmp_path: Path,
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", "29517", "-m", "pcdkit", "run", str(cfg), "--out", str(out),
+         "--standalone", "-m", "pcdkit", "run", str(cfg), "--out", str(out),
          "--quiet"], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())

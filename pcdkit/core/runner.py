@@ -18,9 +18,10 @@ from pcdkit.report import write_report
 
 def run_pipeline(
     pipe: Pipeline, out: str | Path | None = None, root: str | Path = "runs", quiet: bool = False,
-    resume: str | Path | None = None,
+    resume: str | Path | None = None, allow_changes: tuple[str, ...] = (),
 ) -> tuple[RunDir, dict[str, Any]]:
-    """Run a pipeline's job in a fresh run directory (or continue ``resume``).
+    """Run a pipeline's job in a fresh run directory (or continue ``resume``; the pipeline must
+    equal the run's config outside ``job`` except in the sections named in ``allow_changes``).
 
     Under torchrun every rank joins the process group; rank 0 creates the directory and writes
     config and metrics, other ranks log to ``log.rank<N>.txt``.
@@ -42,13 +43,19 @@ def run_pipeline(
         raise PcdkitError("rank 0 could not create the run directory (see its message)")
     if rank != 0:
         run = RunDir(Path(path), log_name=f"log.rank{rank}.txt")
-    started = False
+    started, changed = False, []
     try:
         if resume is not None and rank == 0:
-            _check_resumable(pipe, run)
+            changed = _check_resumable(pipe, run, allow_changes)
         if rank == 0:
-            name = f"config.resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml" if resume else None
-            run.write_config(pipe.resolved(), name or "config.yaml")
+            stamp = time.strftime('%Y%m%d-%H%M%S')
+            if resume is not None and changed:  # the new sections become the run's config
+                (run.path / "config.yaml").rename(run.path / f"config.before-{stamp}.yaml")
+                run.log.info("resuming with changed %s (the former config.yaml is "
+                             "config.before-%s.yaml)", ", ".join(changed), stamp)
+            name = (f"config.resume-{stamp}.yaml" if resume is not None and not changed
+                    else "config.yaml")
+            run.write_config(pipe.resolved(), name)
         run.log.info("pipeline %s (job %s) on %s, seed %d, rank %d/%d", pipe.name,
                      pipe.job.spec.name, device, pipe.seed, rank, world)
         generator = seed_everything(pipe.seed + rank)
@@ -90,7 +97,9 @@ def _remove_unstarted(path: Path) -> None:
         path.rmdir()
 
 
-def _check_resumable(pipe: Pipeline, run: RunDir) -> None:
+def _check_resumable(pipe: Pipeline, run: RunDir, allow: tuple[str, ...]) -> list[str]:
+    """The sections (of ``allow``) in which ``pipe`` differs from the run's config; any other
+    difference outside ``job`` is an error."""
     import yaml
 
     from pcdkit.core.pipeline import safe_yaml, validate, yaml_problem
@@ -114,6 +123,9 @@ def _check_resumable(pipe: Pipeline, run: RunDir) -> None:
                if k not in ("job", "description") and before.get(k) != now.get(k)]
     if before.get("job", {}).get("plugin") != now["job"]["plugin"]:
         changed.append("job.plugin")
-    if changed:
+    refused = [k for k in changed if k not in allow or k == "job.plugin"]
+    if refused:
         raise PcdkitError(f"--resume {run.path}: the pipeline differs from the run's config.yaml "
-                          f"in {', '.join(changed)}; resume with the same pipeline")
+                          f"in {', '.join(refused)}; resume with the same pipeline, or name the "
+                          "sections you mean to change: --allow-change SECTION")
+    return changed

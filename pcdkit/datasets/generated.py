@@ -12,7 +12,10 @@ a shape never depends on how many others are asked for, and two seeds give disjo
 - ``csg``: unions and differences of boxes, cylinders and spheres, so sharp creases and thin
   plates (signed distances combined with min / max);
 - ``displaced``: a blob or ellipsoid with surface detail, a random sum of sines added to its
-  implicit function.
+  implicit function;
+- ``thin``: open shells, plates on legs and frames of rods, walls 0.03-0.1 thick (the stand-in
+  test meshes have 10-70 % of their area within 0.05 of another sheet, the other families a few
+  per cent; ``training/score-denoise-default/LOG.md``).
 
 Implicit families are meshed by marching tetrahedra on a ``grid``^3 lattice; every mesh is
 centred and scaled into the unit sphere.
@@ -168,11 +171,65 @@ def displaced(rng: np.random.Generator, grid: int) -> Mesh3:
     return marching_tetrahedra(f, *_box())
 
 
+#: the thin family's lattice: walls down to 0.03 need a spacing below the default's 0.035
+THIN_GRID = 128
+
+
+def _capsule(p: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) -> np.ndarray:
+    """Signed distance of the rod of radius ``r`` around segment ab."""
+    a, b = a.astype(p.dtype), b.astype(p.dtype)
+    ab = b - a
+    t = np.clip((p - a) @ ab / (ab @ ab), 0, 1)
+    return np.linalg.norm(p - a - t[..., None] * ab, axis=-1) - r
+
+
+def _thin_part(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Signed distance of one thin part: an open shell, a plate on legs, or a frame of rods."""
+    kind = int(rng.choice(3, p=[0.4, 0.35, 0.25]))
+    q = p @ _random_rotation(rng).astype(p.dtype)
+    if kind == 0:  # shell of an ellipsoid, cut open by a plane (bowls, castings, covers)
+        axes = rng.uniform(0.45, 0.9, size=3)
+        shell = np.abs(np.linalg.norm(q / axes, axis=-1) - 1) * axes.min()
+        cut = q @ _random_rotation(rng)[0] - rng.uniform(-0.4, 0.5) * axes.min()
+        return np.maximum(shell - rng.uniform(0.015, 0.04), cut)
+    if kind == 1:  # plate on three or four legs (tables, chairs), sometimes with a back
+        half = np.array([rng.uniform(0.35, 0.7), rng.uniform(0.35, 0.7), rng.uniform(0.015, 0.04)])
+        top = rng.uniform(0.0, 0.4)
+        d = np.abs(q - np.array([0.0, 0.0, top])) - half
+        f = np.linalg.norm(np.maximum(d, 0), axis=-1) + np.minimum(d.max(-1), 0)
+        r, foot = rng.uniform(0.015, 0.05), top - rng.uniform(0.5, 1.0)
+        corners = [(1, 1), (-1, 1), (-1, -1), (1, -1)][: int(rng.integers(3, 5))]
+        for sx, sy in corners:
+            at = np.array([sx * half[0] * 0.85, sy * half[1] * 0.85, top])
+            f = np.minimum(f, _capsule(q, at, at + np.array([0, 0, foot - top]), r))
+        if rng.random() < 0.5:
+            back = np.abs(q - np.array([half[0], 0.0, top + 0.35])) - np.array(
+                [half[2], half[1], 0.35])
+            f = np.minimum(f, np.linalg.norm(np.maximum(back, 0), axis=-1)
+                           + np.minimum(back.max(-1), 0))
+        return f
+    ends = rng.uniform(-0.8, 0.8, size=(int(rng.integers(3, 7)), 3))  # a frame of joined rods
+    f = np.full(p.shape[:-1], np.inf)
+    for a, b in zip(ends[:-1], ends[1:], strict=True):
+        f = np.minimum(f, _capsule(q, a, b, rng.uniform(0.015, 0.05)))
+    return f
+
+
+def thin(rng: np.random.Generator, grid: int) -> Mesh3:
+    """One or two thin parts joined: walls and rods 0.03-0.1 thick, as in furniture, castings
+    and limbs, on a lattice of at least ``THIN_GRID``."""
+    p = _grid(max(grid, THIN_GRID)).astype(np.float32)
+    f = _thin_part(p, rng)
+    if rng.random() < 0.4:
+        f = np.minimum(f, _thin_part(p, rng))
+    return marching_tetrahedra(f, *_box())
+
+
 FAMILIES: dict[str, Callable[..., Mesh3]] = {
     "superquadric": superquadric, "supertoroid": supertoroid, "blobby": blobby, "csg": csg,
-    "displaced": displaced,
+    "displaced": displaced, "thin": thin,
 }
-_IMPLICIT = {"blobby", "csg", "displaced"}
+_IMPLICIT = {"blobby", "csg", "displaced", "thin"}
 
 
 def generate_mesh(family: str, seed: int, index: int, grid: int = 72) -> Mesh:
@@ -214,7 +271,7 @@ def generated_shapes(
         entry = _read_cache(path)
         if entry is not None and "faces" in entry:  # meshing costs more than loading
             return Shape(name, entry["points"], Mesh(entry["vertices"], entry["faces"]))
-        mesh = generate_mesh(family, seed, int(index), grid)
+        mesh = _cached_mesh(folder, name, grid)
         points = (entry["points"] if entry is not None else
                   sample_surface(mesh, resolution, sampler, int(index)))
         atomic_torch_save({"points": points.contiguous(), "vertices": mesh.vertices,
@@ -223,6 +280,20 @@ def generated_shapes(
 
     return ShapeDataset(names, load)
 
+
+
+def _cached_mesh(folder: Path, name: str, grid: int) -> Mesh:
+    """Shape ``name``'s mesh, meshed once for all resolutions (the thin family's finer lattice
+    takes seconds per shape)."""
+    key = json.dumps([GENERATOR_VERSION, name, grid])
+    path = folder / f"mesh-{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt"
+    entry = _read_cache(path)
+    if entry is not None and "faces" in entry:
+        return Mesh(entry["vertices"], entry["faces"])
+    family, seed, index = name.rsplit("-", 2)
+    mesh = generate_mesh(family, int(seed), int(index), grid)
+    atomic_torch_save({"vertices": mesh.vertices, "faces": mesh.faces}, path)
+    return mesh
 
 
 def _read_cache(path: Path) -> dict[str, torch.Tensor] | None:

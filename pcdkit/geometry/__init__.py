@@ -1,4 +1,5 @@
-"""Geometry: normalisation, mesh sampling, neighbour search, farthest-point sampling, patches."""
+"""Geometry: normalisation, mesh sampling, neighbour search, farthest-point sampling, patches,
+thin-sheet measurement."""
 
 from pcdkit.geometry.backends import available_backends
 from pcdkit.geometry.fps import farthest_point_sampling
@@ -6,6 +7,7 @@ from pcdkit.geometry.knn import knn
 from pcdkit.geometry.normalize import UnitSphere, normalize_unit_sphere
 from pcdkit.geometry.patches import extract_patches
 from pcdkit.geometry.sampling import sample_mesh_poisson, sample_mesh_uniform
+from pcdkit.geometry.sheets import near_sheet_share
 
 __all__ = [
     "UnitSphere",
@@ -13,6 +15,7 @@ __all__ = [
     "extract_patches",
     "farthest_point_sampling",
     "knn",
+    "near_sheet_share",
     "normalize_unit_sphere",
     "sample_mesh_poisson",
     "sample_mesh_uniform",

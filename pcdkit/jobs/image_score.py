@@ -131,7 +131,9 @@ class ImageScoreJob:
                            desc=f"train alpha={alpha:g}")
         model = trainer.averaged.eval()
         out: dict[str, Any] = {"iterations": s.iterations, "alpha": alpha,
-                               "final_loss": last.get("loss", float("nan"))}
+                               "final_loss": last.get("loss", float("nan")),
+                               "steps": trainer.step,
+                               "cpu_minutes_used": round(trainer.cpu_seconds / 60, 3)}
         if heads is not None:
             out["igo_parameters"] = heads.overhead(net)
         return out | {"ema": model}

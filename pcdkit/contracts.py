@@ -247,7 +247,12 @@ class PanelData(Protocol):
 
 @runtime_checkable
 class DynamicsModel(Protocol):
-    """``dynamics``: a latent model of panel data, trained by its own loss."""
+    """``dynamics``: a latent model of panel data, trained by its own loss.
+
+    Optional: ``codec_loss(x) -> scalar tensor``, a reconstruction loss of the model's frame
+    encoder / decoder alone on frames x (B, T, *frame), which train-dynamics' ``codec_warmup``
+    trains before the ELBO.
+    """
 
     frame_shape: tuple[int, ...]
 

@@ -201,6 +201,21 @@ def test_dynamics_job_reports_both_tasks_and_resumes_exactly(tmp_path: Path) -> 
     assert resumed["extrap_mse"] == pytest.approx(metrics["extrap_mse"], rel=1e-6)
 
 
+def test_codec_warmup_trains_only_the_frame_codec_first(tmp_path: Path) -> None:
+    run, _ = run_pipeline(_tiny(iterations=3, codec_warmup=2), out=tmp_path / "w",
+                          quiet=True)
+    rows = list(csv.DictReader((run.path / "metrics.csv").open()))
+    assert [r["loglik"] for r in rows[:2]] == ["", ""] and rows[2]["loglik"]  # ELBO from step 3
+    assert [float(r["kl_coef"]) for r in rows] == [0.0, 0.0, 0.5]  # annealing starts after it
+    model = MixedEffectNODE((1, 28, 28), latents=4, units=8)
+    frames = torch.rand(2, 3, 1, 28, 28)
+    model.codec_loss(frames).backward()
+    touched = {n.split(".")[0] for n, p in model.named_parameters() if p.grad is not None}
+    assert touched == {"frame_encoder", "decoder"}
+    with pytest.raises(PcdkitError, match="job.codec_warmup: .*image frames"):
+        MixedEffectNODE((14,), latents=4, units=8).codec_loss(torch.randn(2, 4, 14))
+
+
 def test_hopper_pipeline_runs_with_the_node_baseline(tmp_path: Path, cache_dir: Path) -> None:
     pytest.importorskip("mujoco")
     pipe = pipeline.load(REPO / "pipelines" / "hopper-extrapolation.yaml", overrides=[

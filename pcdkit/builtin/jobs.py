@@ -242,6 +242,9 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Param("warmup", int, 0, "steps of linear learning-rate warm-up", minimum=0),
                 Param("time_unit", Literal["sequence", "frame"], "sequence",
                       "ODE time: the sequence spans [0, 1] (reference) or one unit per frame"),
+                Param("codec_warmup", int, 0, "first steps train only the frame codec (frame "
+                      "encoder + decoder as an autoencoder; image frames), then the ELBO",
+                      minimum=0),
                 Param("grad_clip", float, 1.0, "gradient-norm clip (0: off)", minimum=0.0),
                 Param("kl_anneal", int, 500, "steps of linear KL annealing 0 -> 1", minimum=0),
                 Param("n_obs", int | None, None, "observed frames (default: half)", minimum=1),

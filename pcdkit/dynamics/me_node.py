@@ -192,6 +192,16 @@ class MixedEffectNODE(nn.Module):
         return loss, parts | {"loglik": best.mean().item(), "kl_z0": kl_z0.mean().item(),
                               "kl_w": kl_w.item(), "mse": mse}
 
+    def codec_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the frame codec as an autoencoder, decoder(frame_encoder(f)),
+        over the frames of x (B, T, 1, 28, 28): a warm-up that gives the decoder digits to
+        draw before the dynamics have to (image frames only)."""
+        if not self.images:
+            raise PcdkitError("job.codec_warmup: the frame-codec warm-up needs image frames; "
+                              f"this model's frames are vectors of size {self.frame_shape[0]}")
+        frames = x.reshape(-1, *self.frame_shape)
+        return (self.decoder(self.frame_encoder(frames)) - frames).pow(2).mean()
+
     def _loglik(self, pred: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Gaussian log-density averaged over time x dims: (K, B)."""
         err = ((pred - x.unsqueeze(0)) / self.obs_std) ** 2

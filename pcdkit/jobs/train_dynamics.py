@@ -16,6 +16,8 @@ Protocol (IGO 4.2): the first ``n_obs`` frames (default: half) are the observed 
   source item (MNIST image) as a test subject, and a normaliser is refitted on training alone.
 - Training: the encoder sees each window frame with probability ``obs_keep`` (the first always),
   the likelihood covers all frames of the training subjects, so one model serves both tasks.
+  ``codec_warmup`` steps first train the model's frame codec alone (``codec_loss``: frame
+  encoder and decoder as an autoencoder); KL annealing starts after them.
 MSE = mean over subjects x time x dims (pixels in [0, 1]; standardised units for Hopper).
 
 Resumable (``--resume``), atomic checkpoints, ``metrics.csv``, ``training.png`` and
@@ -99,6 +101,7 @@ class DynamicsSettings:
     warmup: int = 0
     time_unit: str = "sequence"
     cpu_minutes: float = 0.0
+    codec_warmup: int = 0
 
     def training(self, per_epoch: int) -> TrainSettings:
         """The loop's share: warm-up, then ``lr_decay`` once per epoch of ``per_epoch`` steps
@@ -139,6 +142,11 @@ class TrainDynamicsJob:
                           generator=ctx.generator_for("training"), fields=FIELDS,
                           distributed=False)
         gen = trainer.generator
+        codec_loss = getattr(model, "codec_loss", None)
+        if s.codec_warmup > 0 and codec_loss is None:
+            name = ctx.section("model").spec.name
+            raise PcdkitError(f"job.codec_warmup: the model plugin {name!r} has no frame codec "
+                              "(no codec_loss method)")
         times = data.times.to(device)
         seen_window = torch.arange(len(times), device=device) < n_obs
         state_dir = ctx.run.path / "checkpoints"
@@ -149,7 +157,11 @@ class TrainDynamicsJob:
             keep = torch.rand(x.shape[:2], generator=gen).to(device) < s.obs_keep
             keep[:, 0] = True
             mask = (keep & seen_window).float()
-            kl_coef = min(1.0, (step + 1) / s.kl_anneal) if s.kl_anneal > 0 else 1.0
+            if step < s.codec_warmup:  # the frame codec alone first, as an autoencoder
+                value = codec_loss(x)
+                return value, {"mse": value.item(), "kl_coef": 0.0}
+            done = step - s.codec_warmup  # KL annealing starts with the ELBO
+            kl_coef = min(1.0, (done + 1) / s.kl_anneal) if s.kl_anneal > 0 else 1.0
             try:
                 value, parts = net.loss(x, mask, times, kl_coef, len(train), gen)
             except ODEFailure as exc:

@@ -294,6 +294,21 @@ def test_training_data_changes_on_resume_only_when_named(tmp_path: Path) -> None
     assert "resuming with changed datasets" in (run.path / "log.txt").read_text()
 
 
+def test_a_changed_validation_set_chooses_the_best_checkpoint_afresh(tmp_path: Path) -> None:
+    run, first = run_pipeline(pipeline.validate(pipeline.apply_overrides(
+        TINY_TRAIN, ["job.iterations=4", "job.val_every=2"])), out=tmp_path / "r", quiet=True)
+    sparse = pipeline.apply_overrides(TINY_TRAIN, ["job.iterations=6", "job.val_every=2"])
+    sparse["val_dataset"] = {**TINY_TRAIN["val_dataset"], "resolution": 150}  # a larger CD
+    _, second = run_pipeline(pipeline.validate(sparse), resume=run.path,
+                             allow_changes=("val_dataset",), quiet=True)
+    rows = list(csv.DictReader((run.path / "metrics.csv").open()))
+    step6 = float(next(r["val_cd"] for r in rows if r["step"] == "6"))
+    assert step6 > first["best_val_cd"]  # worse than the old set's best, yet chosen:
+    assert second["best_val_cd"] == pytest.approx(step6)
+    assert load_checkpoint(run.path / "checkpoints" / "best.pt").extra["step"] == 6
+    assert "validation set changed" in (run.path / "log.txt").read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("budget", [None, 0.01])
 def test_two_process_ddp_training_ends_with_identical_weights(tmp_path: Path,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -110,6 +111,14 @@ class TrainDenoiserJob:
             return [("corruption", str(exc))]
         return []
 
+    def _validation_key(self, ctx: JobContext) -> str:
+        """A digest of what validation measures (shapes, count, noise levels): best.pt is the
+        best on one validation set, chosen afresh when a resumed run's set differs."""
+        section = ctx.section("val_dataset")
+        what = [section.as_dict() if section is not None else None, self.s.val_shapes,
+                list(self.s.val_noises)]
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
     def run(self, ctx: JobContext) -> dict[str, Any]:
         """Train; returns final loss, validation Chamfer distance and the checkpoint path."""
         s, device = self.s, ctx.device
@@ -135,7 +144,9 @@ class TrainDenoiserJob:
         opt = torch.optim.Adam(self._param_groups(trained, net, ctx), lr=s.lr)
         trainer = Trainer(ctx, s.training(), {"model": trained}, opt,
                           generator=ctx.generator_for("training"),
-                          fields=self._fields(heads, net), extra={"best_val_cd": math.inf})
+                          fields=self._fields(heads, net),
+                          extra={"best_val_cd": math.inf, "best_val_key": ""})
+        val_key = self._validation_key(ctx)
         data_gen = trainer.generator
         run = ctx.run.path
         validated: dict[int, torch.nn.Module] = {}  # step -> the weights validated then
@@ -167,6 +178,19 @@ class TrainDenoiserJob:
                 figures |= {f"raw_{k}": v for k, v in raw_val.items()}
             if ctx.is_primary:
                 ctx.run.log.info("step %d validation: %s", done, figures)
+            if trainer.extra["best_val_key"] != val_key:  # a best on other shapes is no bar
+                if ctx.is_primary and ctx.resume:
+                    why = ("the validation set changed since best.pt was chosen" if
+                           trainer.extra["best_val_key"] else "the resumed state predates "
+                           "validation-set tracking")
+                    ctx.run.log.info("%s: the best checkpoint is chosen afresh from step %d",
+                                     why, done)
+                trainer.extra["best_val_cd"], trainer.extra["best_val_key"] = math.inf, val_key
+                if ctx.is_primary:  # the bar the curve is drawn against, on these shapes
+                    noisy_val = self._validate(backbone, None, val_items, device,
+                                               ctx.pipeline.seed)
+                    ctx.run.log.info("validation of the noisy input: %s", noisy_val)
+                    atomic_write_text(run / NOISY_VAL, json.dumps(noisy_val, indent=1))
             if figures["cd"] < trainer.extra["best_val_cd"]:
                 trainer.extra["best_val_cd"] = figures["cd"]
                 if ctx.is_primary:
@@ -185,10 +209,6 @@ class TrainDenoiserJob:
                                            extra={"step": done}),
                                 run / "checkpoints" / "heads.pt", overwrite=True)
 
-        if val_items and ctx.is_primary and not ctx.resume:
-            noisy_val = self._validate(backbone, None, val_items, device, ctx.pipeline.seed)
-            ctx.run.log.info("validation of the noisy input: %s", noisy_val)
-            atomic_write_text(run / NOISY_VAL, json.dumps(noisy_val, indent=1))
         last = trainer.fit(loss, evaluate=evaluate, on_checkpoint=on_checkpoint,
                            on_log=(lambda: heads.diversity(net)) if heads is not None else None,
                            plot=_plot)

@@ -141,7 +141,7 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     for src, dst in jobs[rank::world]:  # under torchrun, each rank takes its own shard
         if folder and dst.exists():
-            print(f"rank {rank}: {dst} exists, skipped")
+            _say(f"rank {rank}: {dst} exists, skipped")
             continue
         start = time.perf_counter()
         points = read_points(src).to(device)
@@ -151,9 +151,16 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
                               "was written (is the cloud's scale extreme?)")
         write_points(dst, out, overwrite=args.overwrite)
         who = f"rank {rank}: " if world > 1 else ""
-        print(f"{who}denoised {len(points):,} points in {time.perf_counter() - start:.1f} s -> "
-              f"{dst}", flush=True)
+        seconds = time.perf_counter() - start
+        _say(f"{who}denoised {len(points):,} points in {seconds:.1f} s -> {dst}")
     return 0
+
+
+def _say(line: str) -> None:
+    """Print one whole line in one write: torchrun ranks share stdout, and ``print`` writes the
+    text and its newline separately when stdout is unbuffered, which can splice two ranks' lines."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:

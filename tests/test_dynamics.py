@@ -302,3 +302,21 @@ def test_recipe_options_adam_warmup_frame_time_and_small_z0_std_train(tmp_path: 
     rows = (run.path / "metrics.csv").read_text().splitlines()
     lrs = [float(r.split(",")[6]) for r in rows[1:]]
     assert math.isfinite(metrics["extrap_mse"]) and lrs[-1] == pytest.approx(1e-3, rel=0.01)
+
+
+def test_reference_rotating_mnist_cycles_the_step_grid_and_keeps_test_styles_out_of_training(
+        cache_dir: Path) -> None:
+    data = rotating_mnist(need(MNIST), sequences=40, frames=4, protocol="reference")
+    assert set(data.info["labels"].tolist()) == {3} and len(set(data.info["index"].tolist())) == 10
+    degrees = data.info["omega"].rad2deg()
+    assert torch.allclose(degrees[:4], torch.tensor([-45.0, -15.0, 15.0, 45.0]))
+    assert torch.equal(data.info["start"][:4], data.info["start"][:1].expand(4))  # one start
+    assert torch.allclose(data.values[:4, 0], data.values[:1, 0].expand(4, -1, -1, -1))
+    turned = rotate(data.values[:, 1], -data.info["omega"], "bicubic")  # undo one step
+    inside = torch.zeros(28, 28, dtype=torch.bool)
+    inside[8:20, 8:20] = True  # away from corners the rotation cuts off
+    err = (turned - data.values[:, 0])[..., inside].abs().mean()
+    assert float(err) < 0.05 < float((data.values[:, 1] - data.values[:, 0]).abs().mean())
+    train, test = data.split(0.2)
+    assert not set(train.info["index"].tolist()) & set(test.info["index"].tolist())
+    assert len(train) == 32  # whole styles of four sequences each: nothing dropped

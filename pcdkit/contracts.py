@@ -251,7 +251,8 @@ class DynamicsModel(Protocol):
 
     Optional: ``codec_loss(x) -> scalar tensor``, a reconstruction loss of the model's frame
     encoder / decoder alone on frames x (B, T, *frame), which train-dynamics' ``codec_warmup``
-    trains before the ELBO.
+    trains before the ELBO; ``codec_parameters() -> iterable of parameters``, that codec's
+    parameters, which train-dynamics' ``codec_hold`` keeps fixed for the first ELBO steps.
     """
 
     frame_shape: tuple[int, ...]

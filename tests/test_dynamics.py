@@ -216,6 +216,24 @@ def test_codec_warmup_trains_only_the_frame_codec_first(tmp_path: Path) -> None:
         MixedEffectNODE((14,), latents=4, units=8).codec_loss(torch.randn(2, 4, 14))
 
 
+def test_codec_hold_keeps_the_codec_fixed_while_the_dynamics_learn_then_releases_it(
+        tmp_path: Path) -> None:
+    states = {}
+    for steps in (1, 3, 4):  # 1 warm-up step, 2 held ELBO steps, 1 free one
+        run, _ = run_pipeline(_tiny(iterations=steps, codec_warmup=1, codec_hold=2),
+                              out=tmp_path / str(steps), quiet=True)
+        states[steps] = torch.load(run.path / "checkpoints" / "last.pt",
+                                   weights_only=True)["model"]
+
+    def same(a: int, b: int, part: str) -> bool:
+        return all(torch.equal(states[a][k], states[b][k]) for k in states[a]
+                   if k.startswith(part))
+
+    assert same(1, 3, "decoder.") and same(1, 3, "frame_encoder.")
+    assert not same(1, 3, "encoder.") and not same(1, 3, "dynamics.")
+    assert not same(3, 4, "decoder.") and not same(3, 4, "frame_encoder.")
+
+
 def test_hopper_pipeline_runs_with_the_node_baseline(tmp_path: Path, cache_dir: Path) -> None:
     pytest.importorskip("mujoco")
     pipe = pipeline.load(REPO / "pipelines" / "hopper-extrapolation.yaml", overrides=[

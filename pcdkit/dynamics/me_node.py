@@ -195,6 +195,10 @@ class MixedEffectNODE(nn.Module):
         return loss, parts | {"loglik": best.mean().item(), "kl_z0": kl_z0.mean().item(),
                               "kl_w": kl_w.item(), "mse": mse}
 
+    def codec_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the frame encoder and decoder (the frame codec)."""
+        return [*self.frame_encoder.parameters(), *self.decoder.parameters()]
+
     def codec_loss(self, x: torch.Tensor) -> torch.Tensor:
         """Mean squared error of the frame codec as an autoencoder, decoder(frame_encoder(f)),
         over the frames of x (B, T, 1, 28, 28): a warm-up that gives the decoder digits to

@@ -17,7 +17,11 @@ Protocol (IGO 4.2): the first ``n_obs`` frames (default: half) are the observed 
 - Training: the encoder sees each window frame with probability ``obs_keep`` (the first always),
   the likelihood covers all frames of the training subjects, so one model serves both tasks.
   ``codec_warmup`` steps first train the model's frame codec alone (``codec_loss``: frame
-  encoder and decoder as an autoencoder); KL annealing starts after them.
+  encoder and decoder as an autoencoder); KL annealing starts after them. The next
+  ``codec_hold`` ELBO steps keep the codec fixed (``codec_parameters``): trained jointly at
+  once, the decoder unlearns the warm-up within a few dozen steps (it is fitted to the untrained
+  dynamics' latents and falls back to the mean frame), so the dynamics first learn to reach codes
+  it can draw.
 MSE = mean over subjects x time x dims (pixels in [0, 1]; standardised units for Hopper).
 
 Resumable (``--resume``), atomic checkpoints, ``metrics.csv``, ``training.png`` and
@@ -102,6 +106,7 @@ class DynamicsSettings:
     time_unit: str = "sequence"
     cpu_minutes: float = 0.0
     codec_warmup: int = 0
+    codec_hold: int = 0
 
     def training(self, per_epoch: int) -> TrainSettings:
         """The loop's share: warm-up, then ``lr_decay`` once per epoch of ``per_epoch`` steps
@@ -147,6 +152,12 @@ class TrainDynamicsJob:
             name = ctx.section("model").spec.name
             raise PcdkitError(f"job.codec_warmup: the model plugin {name!r} has no frame codec "
                               "(no codec_loss method)")
+        codec = list(model.codec_parameters()) if s.codec_hold > 0 and hasattr(
+            model, "codec_parameters") else []
+        if s.codec_hold > 0 and not codec:
+            name = ctx.section("model").spec.name
+            raise PcdkitError(f"job.codec_hold: the model plugin {name!r} has no frame codec "
+                              "(no codec_parameters method)")
         times = data.times.to(device)
         seen_window = torch.arange(len(times), device=device) < n_obs
         state_dir = ctx.run.path / "checkpoints"
@@ -161,6 +172,8 @@ class TrainDynamicsJob:
                 value = codec_loss(x)
                 return value, {"mse": value.item(), "kl_coef": 0.0}
             done = step - s.codec_warmup  # KL annealing starts with the ELBO
+            for param in codec:  # no gradient, so the optimiser leaves them (and their moments)
+                param.requires_grad_(done >= s.codec_hold)
             kl_coef = min(1.0, (done + 1) / s.kl_anneal) if s.kl_anneal > 0 else 1.0
             try:
                 value, parts = net.loss(x, mask, times, kl_coef, len(train), gen)

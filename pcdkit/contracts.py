@@ -251,8 +251,10 @@ class DynamicsModel(Protocol):
 
     Optional: ``codec_loss(x) -> scalar tensor``, a reconstruction loss of the model's frame
     encoder / decoder alone on frames x (B, T, *frame), which train-dynamics' ``codec_warmup``
-    trains before the ELBO; ``codec_parameters() -> iterable of parameters``, that codec's
-    parameters, which train-dynamics' ``codec_hold`` keeps fixed for the first ELBO steps.
+    trains before the ELBO; ``latent_loss(x, obs_mask, times) -> scalar tensor``, a distance of
+    the latent path to the frames' codes (``latent_warmup``); ``codec_parameters() -> iterable
+    of parameters``, the codec's parameters, which ``latent_warmup`` and ``codec_hold`` keep
+    fixed.
     """
 
     frame_shape: tuple[int, ...]

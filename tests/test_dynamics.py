@@ -216,22 +216,43 @@ def test_codec_warmup_trains_only_the_frame_codec_first(tmp_path: Path) -> None:
         MixedEffectNODE((14,), latents=4, units=8).codec_loss(torch.randn(2, 4, 14))
 
 
-def test_codec_hold_keeps_the_codec_fixed_while_the_dynamics_learn_then_releases_it(
+def test_latent_warmup_and_codec_hold_keep_the_codec_fixed_then_release_it(
         tmp_path: Path) -> None:
     states = {}
-    for steps in (1, 3, 4):  # 1 warm-up step, 2 held ELBO steps, 1 free one
-        run, _ = run_pipeline(_tiny(iterations=steps, codec_warmup=1, codec_hold=2),
-                              out=tmp_path / str(steps), quiet=True)
+    for steps in (1, 4, 5):  # 1 codec step, 2 latent steps, 1 held ELBO step, 1 free one
+        run, _ = run_pipeline(_tiny(iterations=steps, codec_warmup=1, latent_warmup=2,
+                                    codec_hold=1), out=tmp_path / str(steps), quiet=True)
         states[steps] = torch.load(run.path / "checkpoints" / "last.pt",
                                    weights_only=True)["model"]
+    rows = list(csv.DictReader((run.path / "metrics.csv").open()))
+    assert [bool(r["loglik"]) for r in rows] == [False, False, False, True, True]
+    assert [float(r["kl_coef"]) for r in rows] == [0.0, 0.0, 0.0, 0.5, 1.0]
 
     def same(a: int, b: int, part: str) -> bool:
         return all(torch.equal(states[a][k], states[b][k]) for k in states[a]
                    if k.startswith(part))
 
-    assert same(1, 3, "decoder.") and same(1, 3, "frame_encoder.")
-    assert not same(1, 3, "encoder.") and not same(1, 3, "dynamics.")
-    assert not same(3, 4, "decoder.") and not same(3, 4, "frame_encoder.")
+    assert same(1, 4, "decoder.") and same(1, 4, "frame_encoder.")
+    assert not same(1, 4, "encoder.") and not same(1, 4, "dynamics.")
+    assert not same(4, 5, "decoder.") and not same(4, 5, "frame_encoder.")
+
+
+def test_the_latent_loss_is_zero_on_a_path_that_follows_the_codes() -> None:
+    torch.manual_seed(0)
+    model = MixedEffectNODE((1, 28, 28), latents=4, units=8, gru_units=8, rec_dims=6,
+                            mixed_effect=False)
+    x = torch.rand(3, 1, 1, 28, 28).expand(-1, 4, -1, -1, -1)  # still frames
+    times, mask = torch.arange(4.0), torch.ones(3, 4)
+    with torch.no_grad():
+        for p in model.dynamics.parameters():
+            p.zero_()  # dz/dt = 0: the path stays at z0
+    codes = model.frame_encoder(x[:, 0])
+    model.encode = lambda *_: (codes, torch.ones_like(codes))  # z0 = the frames' code
+    assert model.latent_loss(x, mask, times).item() < 1e-10
+    model.encode = lambda *_: (codes + 1, torch.ones_like(codes))
+    assert model.latent_loss(x, mask, times).item() > 0.1
+    with pytest.raises(PcdkitError, match="job.latent_warmup: .*image frames"):
+        node((14,), latents=4, units=8).latent_loss(torch.randn(2, 4, 14), mask[:2], times)
 
 
 def test_hopper_pipeline_runs_with_the_node_baseline(tmp_path: Path, cache_dir: Path) -> None:

@@ -245,8 +245,10 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Param("codec_warmup", int, 0, "first steps train only the frame codec (frame "
                       "encoder + decoder as an autoencoder; image frames), then the ELBO",
                       minimum=0),
-                Param("codec_hold", int, 0, "then this many ELBO steps keep the frame codec "
-                      "fixed while the encoder and dynamics learn to reach its codes",
+                Param("latent_warmup", int, 0, "then steps training the encoder and dynamics "
+                      "alone to follow the frames' codes in latent space (codec fixed)",
+                      minimum=0),
+                Param("codec_hold", int, 0, "then ELBO steps that keep the frame codec fixed",
                       minimum=0),
                 Param("grad_clip", float, 1.0, "gradient-norm clip (0: off)", minimum=0.0),
                 Param("kl_anneal", int, 500, "steps of linear KL annealing 0 -> 1", minimum=0),

@@ -139,17 +139,23 @@ class MixedEffectNODE(nn.Module):
             return None
         return self.w_mu, nn.functional.softplus(self.w_rho) + 1e-8
 
-    def decode_path(self, z0: torch.Tensor, w: torch.Tensor | None, times: torch.Tensor,
-                    intermediate_at: torch.Tensor | None = None) -> Prediction:
-        """Integrate (K, B, latents) initial states over ``times`` (from times[0]) and decode;
-        with IGO, the intermediate pathway is decoded at ``intermediate_at`` (default: all)."""
+    def latent_path(self, z0: torch.Tensor, w: torch.Tensor | None, times: torch.Tensor
+                    ) -> torch.Tensor:
+        """Latent states (K, B, T, L) at ``times`` from (K, B, L) initial states (with IGO, the
+        intermediate pathway's states follow in the last dimension: L = 2 x latents)."""
         state = torch.cat([z0, z0], -1) if self.igo else z0
         if w is None:
             path, _ = solve(self.dynamics, state, times, **self.solver)  # (T, K, B, L[2])
         else:
             (path, _), _ = solve(self.dynamics, (state, w.expand(*state.shape[:2], -1)), times,
                                  **self.solver)
-        path = path.permute(1, 2, 0, 3)  # (K, B, T, L[2])
+        return path.permute(1, 2, 0, 3)
+
+    def decode_path(self, z0: torch.Tensor, w: torch.Tensor | None, times: torch.Tensor,
+                    intermediate_at: torch.Tensor | None = None) -> Prediction:
+        """Integrate (K, B, latents) initial states over ``times`` (from times[0]) and decode;
+        with IGO, the intermediate pathway is decoded at ``intermediate_at`` (default: all)."""
+        path = self.latent_path(z0, w, times)
 
         def dec(z: torch.Tensor) -> torch.Tensor:
             k, b, t = z.shape[:3]
@@ -194,6 +200,24 @@ class MixedEffectNODE(nn.Module):
         mse = (pred.frames.mean(0) - x).pow(2).mean().item()
         return loss, parts | {"loglik": best.mean().item(), "kl_z0": kl_z0.mean().item(),
                               "kl_w": kl_w.item(), "mse": mse}
+
+    def latent_loss(self, x: torch.Tensor, obs_mask: torch.Tensor, times: torch.Tensor
+                    ) -> torch.Tensor:
+        """Mean of |z(t_i) - c_i|^2 / var(c) over frames x (B, T, *frame): the latent path from
+        the posterior mean of z0 (and of w) against the frame codes c_i = frame_encoder(x_i),
+        which get no gradient. Teaches encoder and dynamics to follow the codes a warmed-up
+        decoder can draw, in latent space (no decoding; image frames)."""
+        if not self.images:
+            raise PcdkitError("job.latent_warmup: the latent warm-up needs image frames; this "
+                              f"model's frames are vectors of size {self.frame_shape[0]}")
+        b, t = x.shape[:2]
+        with torch.no_grad():
+            codes = self.frame_encoder(x.reshape(b * t, *self.frame_shape)).reshape(b, t, -1)
+        mu, _ = self.encode(x, obs_mask, times)
+        post = self.w_posterior()
+        w = None if post is None else post[0].expand(1, b, -1)
+        path = self.latent_path(mu.unsqueeze(0), w, times)[0, ..., :self.latents]
+        return (path - codes).pow(2).mean() / codes.var(0).mean().clamp_min(1e-8)
 
     def codec_parameters(self) -> list[nn.Parameter]:
         """Parameters of the frame encoder and decoder (the frame codec)."""

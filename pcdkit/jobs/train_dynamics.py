@@ -18,10 +18,11 @@ Protocol (IGO 4.2): the first ``n_obs`` frames (default: half) are the observed 
   the likelihood covers all frames of the training subjects, so one model serves both tasks.
   ``codec_warmup`` steps first train the model's frame codec alone (``codec_loss``: frame
   encoder and decoder as an autoencoder); KL annealing starts after them. The next
-  ``codec_hold`` ELBO steps keep the codec fixed (``codec_parameters``): trained jointly at
-  once, the decoder unlearns the warm-up within a few dozen steps (it is fitted to the untrained
-  dynamics' latents and falls back to the mean frame), so the dynamics first learn to reach codes
-  it can draw.
+  ``latent_warmup`` steps train the encoder and the dynamics alone to follow the codes of the
+  frames in latent space (``latent_loss``), and the ``codec_hold`` ELBO steps after them keep
+  the codec fixed too (``codec_parameters``): trained jointly at once, the decoder unlearns the
+  warm-up within a few dozen steps (it is fitted to the untrained dynamics' latents and falls
+  back to the mean frame). In every warm-up the ``mse`` column is that warm-up's loss.
 MSE = mean over subjects x time x dims (pixels in [0, 1]; standardised units for Hopper).
 
 Resumable (``--resume``), atomic checkpoints, ``metrics.csv``, ``training.png`` and
@@ -63,6 +64,18 @@ def window_masks(times: torch.Tensor, n_obs: int) -> dict[str, tuple[torch.Tenso
 
 
 @torch.no_grad()
+def _method(model: Any, plugin: str, method: str, setting: str, used: int) -> Any:
+    """``model.method`` when ``job.setting`` is in use (``used`` > 0), else None; a clear error
+    if the plugin lacks it."""
+    if not used:
+        return None
+    found = getattr(model, method, None)
+    if found is None:
+        raise PcdkitError(f"job.{setting}: the model plugin {plugin!r} has no frame codec "
+                          f"(no {method} method)")
+    return found
+
+
 def evaluate(model: MixedEffectNODE, data: Trajectories, n_obs: int, device: torch.device,
              batch_size: int = 100) -> dict[str, float]:
     """Interpolation and extrapolation MSE on ``data``."""
@@ -107,6 +120,7 @@ class DynamicsSettings:
     cpu_minutes: float = 0.0
     codec_warmup: int = 0
     codec_hold: int = 0
+    latent_warmup: int = 0
 
     def training(self, per_epoch: int) -> TrainSettings:
         """The loop's share: warm-up, then ``lr_decay`` once per epoch of ``per_epoch`` steps
@@ -147,17 +161,11 @@ class TrainDynamicsJob:
                           generator=ctx.generator_for("training"), fields=FIELDS,
                           distributed=False)
         gen = trainer.generator
-        codec_loss = getattr(model, "codec_loss", None)
-        if s.codec_warmup > 0 and codec_loss is None:
-            name = ctx.section("model").spec.name
-            raise PcdkitError(f"job.codec_warmup: the model plugin {name!r} has no frame codec "
-                              "(no codec_loss method)")
-        codec = list(model.codec_parameters()) if s.codec_hold > 0 and hasattr(
-            model, "codec_parameters") else []
-        if s.codec_hold > 0 and not codec:
-            name = ctx.section("model").spec.name
-            raise PcdkitError(f"job.codec_hold: the model plugin {name!r} has no frame codec "
-                              "(no codec_parameters method)")
+        name = ctx.section("model").spec.name
+        codec_loss = _method(model, name, "codec_loss", "codec_warmup", s.codec_warmup)
+        latent_loss = _method(model, name, "latent_loss", "latent_warmup", s.latent_warmup)
+        held = s.latent_warmup + s.codec_hold  # steps after the codec warm-up with it fixed
+        codec = list(_method(model, name, "codec_parameters", "codec_hold", held)()) if held else []
         times = data.times.to(device)
         seen_window = torch.arange(len(times), device=device) < n_obs
         state_dir = ctx.run.path / "checkpoints"
@@ -171,9 +179,13 @@ class TrainDynamicsJob:
             if step < s.codec_warmup:  # the frame codec alone first, as an autoencoder
                 value = codec_loss(x)
                 return value, {"mse": value.item(), "kl_coef": 0.0}
-            done = step - s.codec_warmup  # KL annealing starts with the ELBO
+            done = step - s.codec_warmup
             for param in codec:  # no gradient, so the optimiser leaves them (and their moments)
-                param.requires_grad_(done >= s.codec_hold)
+                param.requires_grad_(done >= held)
+            if done < s.latent_warmup:  # then encoder and dynamics follow the codes
+                value = latent_loss(x, mask, times)
+                return value, {"mse": value.item(), "kl_coef": 0.0}
+            done -= s.latent_warmup  # KL annealing starts with the ELBO
             kl_coef = min(1.0, (done + 1) / s.kl_anneal) if s.kl_anneal > 0 else 1.0
             try:
                 value, parts = net.loss(x, mask, times, kl_coef, len(train), gen)

@@ -63,7 +63,6 @@ def window_masks(times: torch.Tensor, n_obs: int) -> dict[str, tuple[torch.Tenso
             "extrap": (window, ~window), "recon": (window, window)}
 
 
-@torch.no_grad()
 def _method(model: Any, plugin: str, method: str, setting: str, used: int) -> Any:
     """``model.method`` when ``job.setting`` is in use (``used`` > 0), else None; a clear error
     if the plugin lacks it."""
@@ -76,6 +75,7 @@ def _method(model: Any, plugin: str, method: str, setting: str, used: int) -> An
     return found
 
 
+@torch.no_grad()
 def evaluate(model: MixedEffectNODE, data: Trajectories, n_obs: int, device: torch.device,
              batch_size: int = 100) -> dict[str, float]:
     """Interpolation and extrapolation MSE on ``data``."""
@@ -165,7 +165,8 @@ class TrainDynamicsJob:
         codec_loss = _method(model, name, "codec_loss", "codec_warmup", s.codec_warmup)
         latent_loss = _method(model, name, "latent_loss", "latent_warmup", s.latent_warmup)
         held = s.latent_warmup + s.codec_hold  # steps after the codec warm-up with it fixed
-        codec = list(_method(model, name, "codec_parameters", "codec_hold", held)()) if held else []
+        setting = "codec_hold" if s.codec_hold else "latent_warmup"
+        codec = list(_method(model, name, "codec_parameters", setting, held)()) if held else []
         times = data.times.to(device)
         seen_window = torch.arange(len(times), device=device) < n_obs
         state_dir = ctx.run.path / "checkpoints"

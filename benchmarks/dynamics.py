@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
 
 import torch
+from baseline import module_at
 
 from pcdkit.datasets.rotating_mnist import rotating_mnist
 
@@ -37,19 +35,9 @@ SHARED_MNIST = Path(__file__).resolve().parents[1] / "../shared/data/dynamics/mn
 
 def _baseline_me_node(rev: str, folder: Path) -> ModuleType:
     """``pcdkit.dynamics.me_node`` as it was at ``rev``, with that revision's encoders."""
-    modules = {}
-    for name in ("encoders", "me_node"):
-        text = subprocess.run(["git", "show", f"{rev}:pcdkit/dynamics/{name}.py"], check=True,
-                              capture_output=True, text=True).stdout
-        text = text.replace("pcdkit.dynamics.encoders", "baseline_encoders")
-        path = folder / f"baseline_{name}.py"
-        path.write_text(text)
-        spec = importlib.util.spec_from_file_location(f"baseline_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        modules[name] = module
-    return modules["me_node"]
+    module_at(rev, "pcdkit/dynamics/encoders.py", "baseline_encoders", folder)
+    return module_at(rev, "pcdkit/dynamics/me_node.py", "baseline_me_node", folder,
+                     (("pcdkit.dynamics.encoders", "baseline_encoders"),))
 
 
 def _batches(root: Path, count: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

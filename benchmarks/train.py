@@ -20,35 +20,19 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 
 import torch
+from baseline import module_at
 
 from pcdkit.backbones.score_denoise.loss import make_training_patches, supervised_loss
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet
 from pcdkit.datasets.procedural import procedural
 
 MODULES = ("model", "loss")
-
-
-def _module_at(rev: str, name: str, folder: Path) -> ModuleType:
-    """``pcdkit/backbones/score_denoise/<name>.py`` as it was at ``rev``, imported apart."""
-    path = folder / f"baseline_{name}.py"
-    text = subprocess.run(["git", "show", f"{rev}:pcdkit/backbones/score_denoise/{name}.py"],
-                          check=True, capture_output=True, text=True).stdout
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location(f"baseline_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _batches(batch: int, count: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -74,7 +58,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        old_model, old_loss = (_module_at(args.baseline, n, Path(tmp)) for n in MODULES)
+        old_model, old_loss = (module_at(args.baseline, f"pcdkit/backbones/score_denoise/{n}.py",
+                                          f"baseline_{n}", Path(tmp)) for n in MODULES)
     torch.manual_seed(0)
     base_net = old_model.ScoreDenoiseNet(knn_backend="scipy")
     variants: dict[str, tuple[torch.nn.Module, object]] = {

@@ -68,7 +68,7 @@ def test_a_resume_takes_the_new_learning_rate_in_every_training_job(tmp_path: Pa
     assert all(math.isfinite(float(r["grad_norm"])) for r in rows)
 
 
-def test_a_cpu_budget_stops_evaluates_and_saves_and_a_resume_keeps_counting(
+def test_a_cpu_budget_stops_evaluates_and_saves_and_a_resume_keeps_counting_steps_and_time(
         tmp_path: Path) -> None:
     budget = dict(iterations=10_000, eval_every=10_000, cpu_minutes=0.005)  # 0.3 CPU-seconds
     run, first = run_pipeline(_tiny(**budget), out=tmp_path / "r", quiet=True)
@@ -78,6 +78,7 @@ def test_a_cpu_budget_stops_evaluates_and_saves_and_a_resume_keeps_counting(
     assert int(rows[-1]["step"]) == steps and rows[-1]["interp_mse"]  # evaluated at the stop
     _, same = run_pipeline(_tiny(**budget), resume=run.path, quiet=True)
     assert same["steps"] == steps  # the budget is spent: nothing more runs
+    assert same["seconds"] > first["seconds"]  # wall time of every invocation, not the last
     larger = first["cpu_minutes_used"] + 0.05  # three more CPU-seconds: a step or more
     _, more = run_pipeline(_tiny(**budget | {"cpu_minutes": larger}), resume=run.path,
                            quiet=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,11 @@ def run_pipeline(
         job = pipe.job.create()
         ctx = JobContext(pipe, device, generator, run, quiet=quiet or rank != 0, rank=rank,
                          world_size=world, resume=resume is not None)
+        earlier = _earlier_seconds(run.path) if resume is not None else 0.0
         start = time.perf_counter()
         started = True
         metrics = dict(job.run(ctx))
-        metrics.setdefault("seconds", round(time.perf_counter() - start, 3))
+        metrics.setdefault("seconds", round(earlier + time.perf_counter() - start, 3))
         if rank == 0:
             run.write_metrics(metrics)
             try:
@@ -86,6 +88,16 @@ def run_pipeline(
     finally:
         run.close()
         distributed.finish()
+
+
+def _earlier_seconds(path: Path) -> float:
+    """Wall seconds the run's earlier finished invocations recorded in ``metrics.json`` (0 if
+    none): a resumed run reports its total, not only the last invocation's."""
+    try:
+        value = json.loads((path / "metrics.json").read_text()).get("seconds", 0.0)
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def _remove_unstarted(path: Path) -> None:

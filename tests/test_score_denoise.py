@@ -78,6 +78,14 @@ def test_bfloat16_products_stay_close_to_float32(converted: Path, golden: Path) 
     assert float((rounded - out).norm(dim=1).max()) < 0.1 * float(err.max())
 
 
+def test_compiled_inference_reproduces_the_reference_denoising(converted: Path, golden: Path
+                                                               ) -> None:
+    g = np.load(golden / "score_denoise_patch.npz")
+    net = load_network(converted, compiled_inference=True)
+    out = denoise_patches(net, torch.from_numpy(g["patch"])[None])[0]  # float32, inductor
+    assert np.abs(out.numpy() - g["denoised_30_steps"]).max() < 1e-4
+
+
 def test_presets_pick_float32_unless_the_hardware_has_bfloat16(converted: Path) -> None:
     cpu = torch.device("cpu")
     make = functools.partial(registry.create, "backbone", "score-denoise")

@@ -72,6 +72,10 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("compiled_training", bool, False,
                       "training: run the score network's training forward through "
                       "torch.compile"),
+                Param("compiled_inference", bool, False,
+                      "denoising: run the score network's fused inference forward through "
+                      "torch.compile (a one-off compilation, cached on disk; pays off over "
+                      "many or large clouds, README \"Benchmarks\")"),
             ),
         ),
         PluginSpec(

@@ -23,7 +23,8 @@ DEFAULT_CHECKPOINT = Path(__file__).with_name("weights") / "pcdkit-default.pt"
 
 def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
                  knn_backend: str = "auto", compiled_training: bool = False,
-                 loss: LossSettings | None = None) -> ScoreDenoiseNet:
+                 loss: LossSettings | None = None, compiled_inference: bool = False
+                 ) -> ScoreDenoiseNet:
     """A score-denoise network with weights from a pcdkit checkpoint (default: the embedded)."""
     path = resolve(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     if checkpoint is None and not path.is_file():
@@ -34,7 +35,7 @@ def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
     if ckpt.model != "score-denoise":
         raise PcdkitError(f"{path}: holds a {ckpt.model!r} model, expected 'score-denoise'")
     net = ScoreDenoiseNet(knn_backend=knn_backend, compiled_training=compiled_training,
-                          loss=loss)
+                          loss=loss, compiled_inference=compiled_inference)
     try:
         net.load_state_dict(ckpt.state_dict, strict=True)
     except RuntimeError as exc:
@@ -60,7 +61,8 @@ class ScoreDenoiser:
                  preset: str = "fast", matmul_precision: str = "auto",
                  zero_init_output: bool = False,
                  compiled_training: bool = False, num_points: int = 128, frame_knn: int = 32,
-                 clean_neighbours: int = 4, sigma: float = 0.01) -> None:
+                 clean_neighbours: int = 4, sigma: float = 0.01,
+                 compiled_inference: bool = False) -> None:
         self.checkpoint, self.allow_pickle = checkpoint, allow_pickle
         self.loss = LossSettings(num_points, frame_knn, clean_neighbours, sigma)
         self.zero_init_output, self.compiled_training = zero_init_output, compiled_training
@@ -69,6 +71,7 @@ class ScoreDenoiser:
                              batch_patches=batch_patches, cluster_above=cluster_above,
                              cluster_size=cluster_size, backend=backend)
         self.preset, self.matmul_precision = preset, matmul_precision
+        self.compiled_inference = compiled_inference
         if (heads is None) != (tau is None):
             raise PcdkitError("backbone: give both `heads` (an IGO heads checkpoint) and `tau` "
                               "to denoise through E_tau / D_tau, or neither")
@@ -82,7 +85,8 @@ class ScoreDenoiser:
         """The denoising network (``checkpoint``, default the embedded), loaded once."""
         if self._net is None:
             self._net = load_network(self.checkpoint, self.allow_pickle,
-                                     self.settings["backend"], loss=self.loss)
+                                     self.settings["backend"], loss=self.loss,
+                                     compiled_inference=self.compiled_inference)
             if self._heads is not None:
                 self._attach_heads(*self._heads)
         return self._net

@@ -166,12 +166,16 @@ class ScoreNet(nn.Module):
     """Score of frame offsets conditioned on the centre point's feature."""
 
     def __init__(self, feat_dim: int = 60, hidden: int = 128, blocks: int = 4,
-                 compiled_training: bool = False) -> None:
+                 compiled_training: bool = False, compiled_inference: bool = False) -> None:
         super().__init__()
         #: run the training-mode forward through torch.compile (inductor fuses the BatchNorm,
         #: ReLU and residual element-wise work; about 1.5x faster per step after a ~45 s
         #: first-call compilation on this CPU)
         self.compiled_training = compiled_training
+        #: run the fused inference forward through torch.compile: inductor writes each
+        #: element-wise step between two products as one loop that reads float32 and stores
+        #: the next product's bfloat16 operand (README "Benchmarks")
+        self.compiled_inference = compiled_inference
         c_dim = 3 + feat_dim
         self.conv_p = nn.Conv1d(c_dim, hidden, 1)
         self.blocks = nn.ModuleList(ResBlock(c_dim, hidden) for _ in range(blocks))
@@ -210,54 +214,62 @@ class ScoreNet(nn.Module):
         cond = self.condition(feat) if cond is None else cond
         last = self.conv_out if last is None else last
         if not self.training and not torch.is_grad_enabled():
-            return self._eval_forward(offsets, cond, last, precision)
+            infer = _compiled_eval_forward() if self.compiled_inference else _eval_forward
+            return infer(self, offsets, cond, last, precision)
         fn = _compiled_train_forward() if self.compiled_training else _train_forward
         return fn(self, offsets, cond, last)
 
-    def _eval_forward(self, offsets: torch.Tensor, cond: list[torch.Tensor],
-                      last: nn.Conv1d, precision: Precision) -> torch.Tensor:
-        # Memory traffic, not arithmetic, is what the 128-channel element-wise work costs, so
-        # every BatchNorm + ReLU + 1x1 conv runs as one clamp and one GEMM (see _relu_affine)
-        # and the residual stream is updated in place by the GEMMs.
-        M, K, _ = offsets.shape
-        H = last.in_channels
-        convs = [self.conv_p] + [b.fc_c for b in self.blocks]
-        w_xyz = [_split_conv(conv, 3)[0] for conv in convs]
-        off = offsets.reshape(M * K, 3)
-        net = off @ w_xyz[0].T
-        net.view(M, K, H).add_(cond[0].unsqueeze(1))
-        clamped, hidden = torch.empty_like(net), torch.empty_like(net)
-        fp32 = precision == "float32"
 
-        def low(a: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-            a, w = a.to(torch.bfloat16), weight.T.to(torch.bfloat16)
-            if precision == "bfloat16-rounded":  # bf16 x bf16 products are exact in float32
-                return (a.float() @ w.float()).to(torch.bfloat16).float()
-            return (a @ w).float()  # float32 sums, the result rounded to bfloat16
+def _eval_forward(model: ScoreNet, offsets: torch.Tensor, cond: list[torch.Tensor],
+                  last: nn.Conv1d, precision: Precision) -> torch.Tensor:
+    """Inference-mode score net (:meth:`ScoreNet.forward`'s fused path) -> (M, K, 3)."""
+    # Memory traffic, not arithmetic, is what the 128-channel element-wise work costs, so
+    # every BatchNorm + ReLU + 1x1 conv runs as one clamp and one GEMM (see _relu_affine)
+    # and the residual stream is updated in place by the GEMMs.
+    M, K, _ = offsets.shape
+    H = last.in_channels
+    convs = [model.conv_p] + [b.fc_c for b in model.blocks]
+    w_xyz = [_split_conv(conv, 3)[0] for conv in convs]
+    off = offsets.reshape(M * K, 3)
+    net = off @ w_xyz[0].T
+    net.view(M, K, H).add_(cond[0].unsqueeze(1))
+    clamped = torch.empty_like(net)
+    fp32 = precision == "float32"
+    # bfloat16 paths keep the products' operands in bfloat16 from the element-wise op that
+    # makes them (computed in float32, rounded once on writing) and add products into the
+    # float32 stream directly: the same numbers as rounding separately, two passes fewer
+    hidden = torch.empty_like(net, dtype=net.dtype if fp32 else torch.bfloat16)
+    low_in = clamped if fp32 else torch.empty_like(hidden)
 
-        for j, block in enumerate(self.blocks):
-            lo, hi, scale, shift = _relu_affine(block.bn_0)
-            s1, t1 = _bn_affine(block.bn_1)  # bn_1 folded into fc_0's rows
-            if fp32:
-                w0, b0 = _fold(block.fc_0, scale, shift)
-                torch.clamp(net, lo, hi, out=clamped)
-                torch.addmm(b0 * s1 + t1, clamped, (w0 * s1[:, None]).T, out=hidden)
-            else:  # normalised in float32 first: bfloat16 then rounds O(1) activations
-                torch.addcmul(shift, net, scale, out=clamped).relu_()
-                w0 = block.fc_0.weight[..., 0] * s1[:, None]
-                torch.add(low(clamped, w0), block.fc_0.bias * s1 + t1, out=hidden)
-            hidden.relu_()
-            w1 = block.fc_1.weight[..., 0]
-            if fp32:
-                net.addmm_(hidden, w1.T)
-            else:
-                net.add_(low(hidden, w1))
-            net.addmm_(off, w_xyz[j + 1].T)
-            net.view(M, K, H).add_((cond[j + 1] + block.fc_1.bias).unsqueeze(1))
-        lo, hi, scale, shift = _relu_affine(self.bn_out)
-        w, b = _fold(last, scale, shift)
-        out = torch.addmm(b, torch.clamp(net, lo, hi, out=clamped), w.T)
-        return out.view(M, K, 3)
+    def low(a: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        w = weight.T.to(torch.bfloat16)
+        if precision == "bfloat16-rounded":  # bf16 x bf16 products are exact in float32
+            return (a.float() @ w.float()).to(torch.bfloat16)
+        return a @ w  # float32 sums, the result rounded to bfloat16
+
+    for j, block in enumerate(model.blocks):
+        lo, hi, scale, shift = _relu_affine(block.bn_0)
+        s1, t1 = _bn_affine(block.bn_1)  # bn_1 folded into fc_0's rows
+        if fp32:
+            w0, b0 = _fold(block.fc_0, scale, shift)
+            torch.clamp(net, lo, hi, out=clamped)
+            torch.addmm(b0 * s1 + t1, clamped, (w0 * s1[:, None]).T, out=hidden)
+        else:  # normalised in float32 first: bfloat16 then rounds O(1) activations
+            torch.addcmul(shift, net, scale, out=low_in).relu_()
+            w0 = block.fc_0.weight[..., 0] * s1[:, None]
+            torch.add(low(low_in, w0), block.fc_0.bias * s1 + t1, out=hidden)
+        hidden.relu_()
+        w1 = block.fc_1.weight[..., 0]
+        if fp32:
+            net.addmm_(hidden, w1.T)
+        else:
+            net.add_(low(hidden, w1))
+        net.addmm_(off, w_xyz[j + 1].T)
+        net.view(M, K, H).add_((cond[j + 1] + block.fc_1.bias).unsqueeze(1))
+    lo, hi, scale, shift = _relu_affine(model.bn_out)
+    w, b = _fold(last, scale, shift)
+    out = torch.addmm(b, torch.clamp(net, lo, hi, out=clamped), w.T)
+    return out.view(M, K, 3)
 
 
 def _train_forward(net: ScoreNet, offsets: torch.Tensor, cond: list[torch.Tensor],
@@ -289,6 +301,12 @@ def _train_forward(net: ScoreNet, offsets: torch.Tensor, cond: list[torch.Tensor
 def _compiled_train_forward() -> Callable[..., torch.Tensor]:
     # built on first use: importing torch._dynamo costs seconds that inference never needs
     return torch.compile(_train_forward, dynamic=False)
+
+
+@functools.cache
+def _compiled_eval_forward() -> Callable[..., torch.Tensor]:
+    # the last batch of patches of a cloud is smaller: sizes vary, so the graph is dynamic
+    return torch.compile(_eval_forward, dynamic=True)
 
 
 def _bn_affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -338,13 +356,14 @@ class ScoreDenoiseNet(nn.Module):
     """
 
     def __init__(self, knn_backend: str = "auto", compiled_training: bool = False,
-                 loss: LossSettings | None = None) -> None:
+                 loss: LossSettings | None = None, compiled_inference: bool = False) -> None:
         super().__init__()
         self.knn_backend = knn_backend
         self.loss_settings = loss or LossSettings()
         self.feature_net = FeatureExtraction(backend=knn_backend)
         self.score_net = ScoreNet(self.feature_net.out_channels,
-                                  compiled_training=compiled_training)
+                                  compiled_training=compiled_training,
+                                  compiled_inference=compiled_inference)
 
     @property
     def output_layer(self) -> nn.Module:

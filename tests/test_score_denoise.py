@@ -174,7 +174,7 @@ def test_large_clouds_are_split_into_clusters(converted: Path) -> None:
     assert ((out - 1) / 3).norm(dim=-1).max() < 1.6  # stayed in the original frame
 
 
-def test_denoise_and_render_commands(converted: Path, tmp_path: Path,
+def test_denoise_eager_or_compiled_and_render_commands(converted: Path, tmp_path: Path,
                                      capsys: pytest.CaptureFixture) -> None:
     src = write_points(tmp_path / "in.xyz",
                        sample_mesh_uniform(make_mesh("cube"), 1200,
@@ -184,6 +184,12 @@ def test_denoise_and_render_commands(converted: Path, tmp_path: Path,
     assert read_points(out).shape == (1200, 3)
     assert main(["denoise", str(src), "-o", str(out), "--checkpoint", str(converted)]) == 2
     assert "file exists" in capsys.readouterr().err
+    compiled = tmp_path / "compiled.ply"
+    assert main(["denoise", str(src), "-o", str(compiled), "--checkpoint", str(converted),
+                 "--compile"]) == 0  # same arithmetic as the eager path, up to rounding order
+    a, b = read_points(compiled), read_points(out)  # the merge's sampling may reorder points
+    gap = torch.cdist(a, b).amin(1)
+    assert gap.median() < 1e-4 and gap.mean() < 0.01  # the cube's point spacing is about 0.1
     png = tmp_path / "view.png"
     assert main(["render", str(src), str(out), "-o", str(png), "--titles", "in", "out"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

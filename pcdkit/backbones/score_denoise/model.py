@@ -172,9 +172,9 @@ class ScoreNet(nn.Module):
         #: ReLU and residual element-wise work; about 1.5x faster per step after a ~45 s
         #: first-call compilation on this CPU)
         self.compiled_training = compiled_training
-        #: run the fused inference forward through torch.compile: inductor writes each
-        #: element-wise step between two products as one loop that reads float32 and stores
-        #: the next product's bfloat16 operand (README "Benchmarks")
+        #: run the fused inference forward through torch.compile: inductor fuses the
+        #: element-wise work between two products (and, in bfloat16, the conversions) into
+        #: single loops; 0.65x the eager bfloat16 time per cloud (README "Benchmarks")
         self.compiled_inference = compiled_inference
         c_dim = 3 + feat_dim
         self.conv_p = nn.Conv1d(c_dim, hidden, 1)

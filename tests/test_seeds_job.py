@@ -51,6 +51,33 @@ def test_every_variant_and_seed_runs_once_and_the_summary_spreads_over_seeds(
     assert json.loads(done.read_text())["steps"] == 3
 
 
+def test_a_member_stopped_mid_way_through_a_larger_budget_is_resumed_not_counted_done(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pcdkit.core.trainer import Trainer
+
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(_tiny(iterations=2).resolved()))
+    run, _ = run_pipeline(_sweep(base, seeds=[0]), out=tmp_path / "s", quiet=True)
+    member = run.path / "runs" / "igo-seed0"
+    assert json.loads((member / "metrics.json").read_text())["config"] == "config.yaml"
+    fit = Trainer.fit
+
+    def killed(self: Trainer, *args: object, **kw: object) -> object:
+        raise KeyboardInterrupt  # the resume at the larger budget dies before it finishes
+
+    monkeypatch.setattr(Trainer, "fit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(_sweep(base, seeds=[0], common={"job.iterations": 3}), resume=run.path,
+                     quiet=True)
+    monkeypatch.setattr(Trainer, "fit", fit)
+    # its metrics.json is still the 2-step one, and its newest config is the 3-step one
+    _, more = run_pipeline(_sweep(base, seeds=[0], common={"job.iterations": 3}),
+                           resume=run.path, quiet=True)
+    assert more["summary"]["steps"]["igo"]["mean"] == 3
+    finished = json.loads((member / "metrics.json").read_text())
+    assert finished["steps"] == 3 and finished["config"].startswith("config.resume-")
+
+
 def test_bad_variants_and_seeds_are_config_errors_before_anything_runs(tmp_path: Path) -> None:
     base = tmp_path / "base.yaml"
     base.write_text(yaml.safe_dump(_tiny(iterations=2).resolved()))

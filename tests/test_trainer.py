@@ -85,6 +85,17 @@ def test_a_cpu_budget_stops_evaluates_and_saves_and_a_resume_keeps_counting_step
     assert more["steps"] > steps and more["cpu_minutes_used"] >= larger
 
 
+def test_a_resume_of_a_run_stopped_before_its_first_checkpoint_starts_afresh(
+        tmp_path: Path) -> None:
+    run, first = run_pipeline(_tiny(iterations=2), out=tmp_path / "r", quiet=True)
+    (run.path / "checkpoints" / "last.pt").unlink()  # as if killed before the first save
+    _, again = run_pipeline(_tiny(iterations=2), resume=run.path, quiet=True)
+    rows = list(csv.DictReader((run.path / "metrics.csv").open()))
+    assert [r["step"] for r in rows] == ["1", "2"]  # re-logged once, not appended twice
+    assert again["interp_mse"] == pytest.approx(first["interp_mse"], rel=1e-6)
+    assert "starting from step 0" in (run.path / "log.txt").read_text()
+
+
 def test_single_process_jobs_refuse_torchrun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                              ) -> None:
     from pcdkit.core.trainer import Trainer

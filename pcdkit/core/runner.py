@@ -25,7 +25,8 @@ def run_pipeline(
     equal the run's config outside ``job`` except in the sections named in ``allow_changes``).
 
     Under torchrun every rank joins the process group; rank 0 creates the directory and writes
-    config and metrics, other ranks log to ``log.rank<N>.txt``.
+    config and metrics, other ranks log to ``log.rank<N>.txt``. ``metrics["config"]`` names the
+    config file of the invocation that finished (``config.yaml`` or ``config.resume-*.yaml``).
     """
     rank, world, device = distributed.init(resolve_device(pipe.device))
     path = None
@@ -44,7 +45,7 @@ def run_pipeline(
         raise PcdkitError("rank 0 could not create the run directory (see its message)")
     if rank != 0:
         run = RunDir(Path(path), log_name=f"log.rank{rank}.txt")
-    started, changed = False, []
+    started, changed, name = False, [], "config.yaml"
     try:
         if resume is not None and rank == 0:
             changed = _check_resumable(pipe, run, allow_changes)
@@ -68,6 +69,7 @@ def run_pipeline(
         started = True
         metrics = dict(job.run(ctx))
         metrics.setdefault("seconds", round(earlier + time.perf_counter() - start, 3))
+        metrics["config"] = name  # which invocation finished: a later resume may stop mid-way
         if rank == 0:
             run.write_metrics(metrics)
             try:

@@ -82,8 +82,7 @@ class Trainer:
     when ``settings.ema_decay > 0``); further entries (e.g. IGO heads trained beside it) are
     saved and restored by name. ``extra`` holds the job's own scalars (e.g. the best
     validation figure), saved with the state and restored on resume. ``distributed`` False
-    refuses torchrun; ``optional_state`` lets ``--resume`` start afresh where no state was
-    saved yet (a sweep's later members).
+    refuses torchrun. ``--resume`` of a run stopped before its first checkpoint starts afresh.
     """
 
     ctx: JobContext
@@ -93,7 +92,6 @@ class Trainer:
     generator: torch.Generator
     fields: Sequence[str] = ()
     distributed: bool = True
-    optional_state: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     ema: AveragedModel | None = field(init=False, default=None)
     step: int = field(init=False, default=0)
@@ -135,7 +133,7 @@ class Trainer:
         """
         s, ctx = self.settings, self.ctx
         if ctx.resume:
-            self.restore(missing_ok=self.optional_state)
+            self.restore()
         model = self.modules["model"]
         if ctx.world_size > 1:
             device = ctx.device
@@ -232,10 +230,14 @@ class Trainer:
             state["ema"] = self.ema.state_dict()
         save_state(self.state_path, state)
 
-    def restore(self, missing_ok: bool = False) -> int:
-        """Load the state of ``--resume``; returns the step it continues from."""
+    def restore(self) -> int:
+        """Load the state of ``--resume``; returns the step it continues from (0 when the run
+        stopped before its first checkpoint: nothing was saved, so it starts afresh)."""
         path, ctx = self.state_path, self.ctx
-        if missing_ok and not path.is_file():
+        if not path.is_file():
+            ctx.run.log.info("no training state in %s yet: starting from step 0", path.parent)
+            if ctx.is_primary:
+                ctx.run.truncate_history(0)
             return self.step
         state = load_state(path, ctx.world_size)
         with restoring(path):

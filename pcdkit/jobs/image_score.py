@@ -107,8 +107,7 @@ class ImageScoreJob:
             modules["heads"] = heads.to(device).train()
         params = [p for m in modules.values() for p in m.parameters()]
         trainer = Trainer(ctx, s.training(), modules, torch.optim.Adam(params, lr=s.lr),
-                          generator=ctx.generator_for("training"), distributed=False,
-                          optional_state=True)  # an alpha of a sweep not begun: starts afresh
+                          generator=ctx.generator_for("training"), distributed=False)
         images = data.images
 
         def loss(model: torch.nn.Module, step: int) -> tuple[torch.Tensor, dict[str, float]]:

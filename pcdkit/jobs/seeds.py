@@ -167,12 +167,17 @@ class SeedsJob:
 
 
 def _finished(folder: Path, pipe: pipeline.Pipeline) -> dict[str, Any] | None:
-    """The member's metrics when it finished with this very configuration, else None."""
+    """The member's metrics when its latest invocation finished with this very configuration,
+    else None (a resume that stopped mid-way leaves the earlier invocation's metrics behind)."""
     metrics, config = folder / "metrics.json", folder / "config.yaml"
     if not (metrics.is_file() and config.is_file()):
         return None
-    latest = sorted(folder.glob("config.resume-*.yaml"))
-    written = pipeline.safe_yaml((latest[-1] if latest else config).read_text(encoding="utf-8"))
+    resumes = sorted(folder.glob("config.resume-*.yaml"))
+    latest = resumes[-1] if resumes else config
+    written = pipeline.safe_yaml(latest.read_text(encoding="utf-8"))
     if written != pipeline.safe_yaml(yaml.safe_dump(pipe.resolved(), sort_keys=False)):
         return None
-    return json.loads(metrics.read_text(encoding="utf-8"))
+    result = json.loads(metrics.read_text(encoding="utf-8"))
+    # metrics written before they named their config: trusted only for a never-resumed member
+    finisher = result.get("config", None if resumes else config.name)
+    return result if finisher == latest.name else None

@@ -1,6 +1,8 @@
 """Issue 14's quality rule from a ``compare-denoisers`` table: a variant against ``faithful``.
 
-Run: ``python benchmarks/quality_rule.py RUN/per_shape.csv [--variant LABEL]``. For each
+Run: ``python benchmarks/quality_rule.py RUN/per_shape.csv [--variant LABEL] [--baseline-table
+OTHER/per_shape.csv]`` (the baseline's rows from another run of the same seed and shapes, whose
+noisy inputs are the same). For each
 (points, noise) and metric, over the shapes both methods finished: the means, the variant's
 mean change and its worst shape (largest ratio to faithful). The rule: means within 1 %, no
 shape worse by more than 3 %.
@@ -20,11 +22,16 @@ def main() -> None:
     ap.add_argument("table", type=Path, help="per_shape.csv of a compare-denoisers run")
     ap.add_argument("--variant", default="fast compiled", help="the method label to check")
     ap.add_argument("--baseline", default="faithful", help="the method label to compare with")
+    ap.add_argument("--baseline-table", type=Path, default=None,
+                    help="take the baseline's rows from this per_shape.csv instead")
     args = ap.parse_args()
     cells: dict[tuple[str, str], dict[str, dict[str, dict[str, str]]]] = defaultdict(dict)
-    with args.table.open(newline="") as f:
-        for row in csv.DictReader(f):
-            cells[row["points"], row["noise"]].setdefault(row["shape"], {})[row["method"]] = row
+    sources = [(args.table, args.variant), (args.baseline_table or args.table, args.baseline)]
+    for table, method in sources:
+        with table.open(newline="") as f:
+            for row in csv.DictReader(f):
+                if row["method"] == method:
+                    cells[row["points"], row["noise"]].setdefault(row["shape"], {})[method] = row
     for (points, noise), shapes in sorted(cells.items()):
         both = {s: m for s, m in shapes.items() if args.variant in m and args.baseline in m}
         for metric in ("chamfer", "p2m"):

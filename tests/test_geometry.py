@@ -69,6 +69,13 @@ def test_fps_matches_greedy_reference(backend: str) -> None:
         assert idx[b].tolist() == greedy_fps(pts[b].double().numpy(), 40)
 
 
+def test_kdtree_fps_breaks_ties_like_the_greedy_definition_to_the_last_point() -> None:
+    grid = torch.stack(torch.meshgrid(*[torch.arange(7.0)] * 3, indexing="ij"), -1)
+    pts = torch.cat([grid.reshape(-1, 3), grid.reshape(-1, 3)[:50]])  # ties and duplicates
+    idx = farthest_point_sampling(pts, len(pts), backend="scipy", start=5)
+    assert idx.tolist() == greedy_fps(pts.double().numpy(), len(pts), start=5)
+
+
 def test_fps_random_start_is_seeded() -> None:
     pts = torch.rand(500, 3)
     a = farthest_point_sampling(pts, 10, start=None, generator=torch.Generator().manual_seed(3))

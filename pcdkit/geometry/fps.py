@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 import torch
 
@@ -58,38 +56,51 @@ def _fps_torch(pts: torch.Tensor, n: int, first: torch.Tensor) -> torch.Tensor:
     return idx
 
 
-def _fps_kdtree(pts: np.ndarray, n: int, first: int) -> np.ndarray:
+def _fps_kdtree(pts: np.ndarray, n: int, first: int, block: int = 128) -> np.ndarray:
     """Exact FPS touching only the points that can change.
 
     After choosing centre c, a point's distance can only drop if it lies within the current
-    largest distance of c, so a KD-tree ball query finds every point to update; a max-heap with
-    lazy deletion yields the next farthest point. Late iterations, where the largest distance
-    is about the sampling spacing, touch a handful of points instead of all N.
+    largest distance of c, so a KD-tree ball query finds every point to update. The next
+    farthest point comes from per-block maxima of the distances (blocks of ``block``
+    consecutive indices): only the blocks an update touched are re-reduced, and ties go to the
+    lowest index, as in the greedy definition. Late iterations, where the largest distance is
+    about the sampling spacing, touch a handful of points instead of all N; every iteration is
+    a few vectorised calls (a heap with lazy deletion took 2.2x as long, its pushes and pops
+    being Python-level).
     """
     from scipy.spatial import cKDTree
 
+    N = len(pts)
     tree = cKDTree(pts)
-    dist = np.full(len(pts), np.inf)
-    heap: list[tuple[float, int]] = []
+    n_blocks = -(-N // block)
+    dist = np.full(n_blocks * block, -1.0)  # padding below every distance: never the maximum
+    dist[:N] = np.inf
+    blocks = dist.reshape(n_blocks, block)  # a view: block maxima read the distances in place
+    block_max = np.full(n_blocks, np.inf)
     out = np.empty(n, dtype=np.int64)
-    cur, radius = first, np.inf
+    cur, largest = first, np.inf
     for i in range(n):
         out[i] = cur
-        dist[cur] = 0.0
         if i == n - 1:
             break
-        near = (np.arange(len(pts)) if not np.isfinite(radius) else
-                np.asarray(tree.query_ball_point(pts[cur], radius), dtype=np.int64))
-        d = ((pts[near] - pts[cur]) ** 2).sum(1)
-        lower = d < dist[near]
-        near, d = near[lower], d[lower]
-        dist[near] = d
-        for j, dj in zip(near.tolist(), d.tolist(), strict=True):
-            heapq.heappush(heap, (-dj, j))
-        while -heap[0][0] != dist[heap[0][1]]:  # stale entry: that point moved closer since
-            heapq.heappop(heap)
-        cur = heap[0][1]
-        radius = np.sqrt(-heap[0][0]) * (1 + 1e-9) + 1e-12
+        if np.isfinite(largest):
+            radius = np.sqrt(largest) * (1 + 1e-9) + 1e-12
+            near = np.asarray(tree.query_ball_point(pts[cur], radius, return_sorted=False),
+                              dtype=np.int64)
+            d = ((pts[near] - pts[cur]) ** 2).sum(1)
+            lower = d < dist[near]
+            near = near[lower]
+            dist[near] = d[lower]
+            dist[cur] = 0.0
+            touched = np.append(near // block, cur // block)
+            block_max[touched] = blocks[touched].max(1)
+        else:  # the first centre: every distance is new
+            dist[:N] = ((pts - pts[cur]) ** 2).sum(1)
+            dist[cur] = 0.0
+            block_max[:] = blocks.max(1)
+        b = int(block_max.argmax())
+        cur = b * block + int(blocks[b].argmax())
+        largest = block_max[b]
     return out
 
 

@@ -15,6 +15,7 @@ from pcdkit.geometry import (
     extract_patches,
     farthest_point_sampling,
     knn,
+    knn_indices,
     normalize_unit_sphere,
     sample_mesh_poisson,
     sample_mesh_uniform,
@@ -41,6 +42,8 @@ def test_knn_matches_brute_force(backend: str, norm: int) -> None:
         ref_idx = np.argsort(full, axis=1)[:, :8]
         assert (idx[b].numpy() == ref_idx).mean() > 0.999
         assert np.allclose(dist[b].numpy(), np.take_along_axis(full, ref_idx, 1), atol=1e-6)
+    assert torch.equal(knn_indices(q, r, 8, norm=norm, backend=backend), idx)
+    assert torch.equal(knn_indices(q[0], r[0], 8, norm=norm, backend=backend), idx[0])
 
 
 def test_knn_reproduces_pytorch3d_indices(golden: Path) -> None:

@@ -3,7 +3,7 @@ thin-sheet measurement."""
 
 from pcdkit.geometry.backends import available_backends
 from pcdkit.geometry.fps import farthest_point_sampling
-from pcdkit.geometry.knn import knn
+from pcdkit.geometry.knn import knn, knn_indices
 from pcdkit.geometry.normalize import UnitSphere, normalize_unit_sphere
 from pcdkit.geometry.patches import extract_patches
 from pcdkit.geometry.sampling import sample_mesh_poisson, sample_mesh_uniform
@@ -15,6 +15,7 @@ __all__ = [
     "extract_patches",
     "farthest_point_sampling",
     "knn",
+    "knn_indices",
     "near_sheet_share",
     "normalize_unit_sphere",
     "sample_mesh_poisson",

@@ -20,6 +20,21 @@ def knn(
     (pytorch3d's convention), for ``norm=1`` L1 distances. A point is its own neighbour when it
     belongs to both sets.
     """
+    dist, idx = _search(query, ref, k, norm, backend, distances=True)
+    assert dist is not None
+    return dist, idx
+
+
+def knn_indices(
+    query: torch.Tensor, ref: torch.Tensor, k: int, *, norm: int = 2, backend: str = "auto"
+) -> torch.Tensor:
+    """The indices of :func:`knn` alone, (B, M, k) or (M, k); backends that search on the host
+    skip recomputing the distances."""
+    return _search(query, ref, k, norm, backend, distances=False)[1]
+
+
+def _search(query: torch.Tensor, ref: torch.Tensor, k: int, norm: int, backend: str,
+            distances: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
     single = query.dim() == 2
     q = query.unsqueeze(0) if single else query
     r = ref.unsqueeze(0) if ref.dim() == 2 else ref
@@ -30,10 +45,15 @@ def knn(
     if norm not in (1, 2):
         raise ValueError(f"knn: norm must be 1 or 2, got {norm}")
     which = pick(backend, q.device, "knn", dims=q.shape[-1])
-    fn = {"torch": _knn_torch, "scipy": _knn_scipy, "pytorch3d": _knn_pytorch3d,
-          "pyg": _knn_pyg}[which]
-    dist, idx = fn(q, r, k, norm)
-    return (dist[0], idx[0]) if single else (dist, idx)
+    if which == "scipy":
+        idx = _knn_scipy(q, r, k, norm)
+        dist = _exact(q, r, idx, norm) if distances else None
+    else:
+        fn = {"torch": _knn_torch, "pytorch3d": _knn_pytorch3d, "pyg": _knn_pyg}[which]
+        dist, idx = fn(q, r, k, norm)
+    if single:
+        return (None if dist is None else dist[0]), idx[0]
+    return dist, idx
 
 
 def gather_neighbours(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -72,22 +92,20 @@ def _knn_torch(q: torch.Tensor, r: torch.Tensor, k: int, norm: int) -> tuple[tor
 _PARALLEL_QUERY = 50_000  # query points x k above which cKDTree uses every core
 
 
-def _knn_scipy(q: torch.Tensor, r: torch.Tensor, k: int, norm: int) -> tuple[torch.Tensor, ...]:
+def _knn_scipy(q: torch.Tensor, r: torch.Tensor, k: int, norm: int) -> torch.Tensor:
+    """Indices only: the caller recomputes distances in the input precision when it needs them,
+    identical to what the torch backend returns."""
     from scipy.spatial import cKDTree
 
-    dists, idxs = [], []
+    idxs = []
     # cKDTree is CPU-only: a CUDA tensor is searched on the host, the result goes back
     for qb, rb in zip(q.detach().cpu().numpy(), r.detach().cpu().numpy(), strict=True):
         # threads pay off only for large queries; small ones (denoising patches) lose more to
         # thread start-up and lock waits than they gain
         workers = -1 if len(qb) * k >= _PARALLEL_QUERY else 1
-        d, i = cKDTree(rb).query(qb, k=k, p=norm, workers=workers)
-        d, i = d.reshape(len(qb), k), i.reshape(len(qb), k)
-        dists.append(torch.from_numpy(d ** 2 if norm == 2 else d))
-        idxs.append(torch.from_numpy(i.astype("int64")))
-    idx = torch.stack(idxs).to(q.device)
-    # distances recomputed in the input precision, identical to what the torch backend returns
-    return _exact(q, r, idx, norm), idx
+        _, i = cKDTree(rb).query(qb, k=k, p=norm, workers=workers)
+        idxs.append(torch.from_numpy(i.reshape(len(qb), k).astype("int64")))
+    return torch.stack(idxs).to(q.device)
 
 
 def _knn_pytorch3d(q: torch.Tensor, r: torch.Tensor, k: int, norm: int) -> tuple[torch.Tensor, ...]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from pcdkit.geometry.knn import knn
+from pcdkit.geometry.knn import knn_indices
 
 
 def neighbourhoods(points: torch.Tensor, k: int, *, backend: str = "auto") -> torch.Tensor:
     """(N, 3) -> (N, k, 3): each point's ``k`` nearest points (itself first)."""
-    _, idx = knn(points, points, k, backend=backend)
+    idx = knn_indices(points, points, k, backend=backend)
     return points[idx]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from pcdkit.geometry.fps import farthest_point_sampling
-from pcdkit.geometry.knn import knn
+from pcdkit.geometry.knn import knn_indices
 
 
 def extract_patches(
@@ -29,7 +29,7 @@ def patches_around(seeds: torch.Tensor, cloud: torch.Tensor, k: int, *, backend:
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` nearest points of ``cloud`` around each seed: (S, 3), (N, 3) -> (S, k, 3) and
     indices (S, k); batched (B, S, 3), (B, N, 3) -> (B, S, k, 3), (B, S, k)."""
-    _, idx = knn(seeds, cloud, k, backend=backend)
+    idx = knn_indices(seeds, cloud, k, backend=backend)
     if cloud.dim() == 2:
         return cloud[idx], idx
     b = torch.arange(cloud.shape[0], device=cloud.device)[:, None, None]

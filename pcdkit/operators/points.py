@@ -17,7 +17,7 @@ from typing import Literal
 import torch
 
 from pcdkit.errors import PcdkitError
-from pcdkit.geometry.knn import knn
+from pcdkit.geometry.knn import knn, knn_indices
 
 
 def midpoints(y: torch.Tensor, points: int) -> torch.Tensor | None:
@@ -26,7 +26,7 @@ def midpoints(y: torch.Tensor, points: int) -> torch.Tensor | None:
     k = math.ceil(points / len(y)) - 1  # neighbours per point needed
     if k + 1 > len(y):
         return None
-    _, idx = knn(y, y, k + 1)
+    idx = knn_indices(y, y, k + 1)
     mids = [(y + y[idx[:, j]]) / 2 for j in range(1, k + 1)]
     return torch.cat([y, *mids])[:points]
 
@@ -55,7 +55,7 @@ class Subsample:
 
     def grad_log_likelihood(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each measured point pulls its nearest cloud point: sum_j (y_j - x_nn(j)) / sigma^2."""
-        _, nn = knn(y, x, 1)
+        nn = knn_indices(y, x, 1)
         pull = (y - x[nn[:, 0]]) / max(self.sigma, 1e-4) ** 2
         return torch.zeros_like(x).index_add_(0, nn[:, 0], pull)
 

@@ -19,7 +19,7 @@ import torch
 from pcdkit.backbones.score_denoise.model import Precision, ScoreDenoiseNet
 from pcdkit.errors import PcdkitError
 from pcdkit.geometry.fps import farthest_point_sampling
-from pcdkit.geometry.knn import gather_neighbours, knn
+from pcdkit.geometry.knn import gather_neighbours, knn_indices
 from pcdkit.geometry.normalize import UnitSphere, normalize_unit_sphere
 from pcdkit.geometry.patches import extract_patches
 
@@ -42,7 +42,7 @@ def denoise_patches(
     cond = net.score_net.condition(feat)  # once per patch, reused by every step
     x = patches.clone()
     for t in range(steps):
-        _, idx = knn(patches, x, neighbours, backend=backend)  # (P, K, n)
+        idx = knn_indices(patches, x, neighbours, backend=backend)  # (P, K, n)
         offsets = gather_neighbours(x, idx) - patches.unsqueeze(2)
         score = net.score_net(offsets.reshape(P * K, neighbours, 3), feat, cond, last=decoder,
                               precision=precision)
@@ -106,7 +106,7 @@ def score_with(net: ScoreDenoiseNet, context: PatchContext, points: torch.Tensor
         rows = context.where[b * step:(b + 1) * step]
         p, centres = normed[rows], context.patches[b * step:(b + 1) * step]
         B, K, _ = p.shape
-        _, idx = knn(centres, p, neighbours, backend=backend)  # (B, K, n) current points
+        idx = knn_indices(centres, p, neighbours, backend=backend)  # (B, K, n) current points
         offsets = gather_neighbours(p, idx) - centres.unsqueeze(2)
         score = net.score_net(offsets.reshape(B * K, neighbours, 3), feat, cond, last=decoder,
                               precision=precision)

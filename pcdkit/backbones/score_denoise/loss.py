@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from pcdkit.geometry.knn import gather_neighbours, knn
+from pcdkit.geometry.knn import gather_neighbours, knn_indices
 from pcdkit.geometry.normalize import normalize_unit_sphere
 from pcdkit.geometry.patches import patches_around
 
@@ -87,10 +87,10 @@ def supervised_loss(
     idx = torch.randperm(N, generator=gen)[:num_points].to(noisy.device)
     feat = net.feature_net(noisy, first=encoder, at=idx, split=True)  # (B, n, F)
     centres = noisy[:, idx]
-    _, f_idx = knn(centres, noisy, frame_knn, backend=backend)
+    f_idx = knn_indices(centres, noisy, frame_knn, backend=backend)
     frames = gather_neighbours(noisy, f_idx)  # (B, n, K, 3)
     n = len(idx)
-    _, c_idx = knn(frames.reshape(B, n * frame_knn, 3), clean, clean_neighbours,
+    c_idx = knn_indices(frames.reshape(B, n * frame_knn, 3), clean, clean_neighbours,
                    backend=backend)
     clean_mean = gather_neighbours(clean, c_idx).mean(-2).reshape(B, n, frame_knn, 3)
     target = -(frames - clean_mean)

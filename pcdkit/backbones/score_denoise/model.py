@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pcdkit.geometry.knn import gather_neighbours, knn
+from pcdkit.geometry.knn import gather_neighbours, knn_indices
 
 #: arithmetic of the inference path's hidden products (see :meth:`ScoreNet.forward`)
 Precision = Literal["float32", "bfloat16", "bfloat16-rounded"]
@@ -75,7 +75,7 @@ class DenseEdgeConv(nn.Module):
         the bit) and training, where no reference rounding is at stake, splits.
         """
         centre = x if at is None else x[:, at]
-        _, idx = knn(centre.detach(), x.detach(), self.k + 1, backend=self.backend)
+        idx = knn_indices(centre.detach(), x.detach(), self.k + 1, backend=self.backend)
         idx = idx[..., 1:]  # drop the nearest: the point itself
         if split:
             return self._split(x, centre, idx)

@@ -34,6 +34,8 @@ def main() -> None:
                     cells[row["points"], row["noise"]].setdefault(row["shape"], {})[method] = row
     for (points, noise), shapes in sorted(cells.items()):
         both = {s: m for s, m in shapes.items() if args.variant in m and args.baseline in m}
+        if not both:  # a run still under way: this setting has no shape with both methods yet
+            continue
         for metric in ("chamfer", "p2m"):
             ratio = {s: float(m[args.variant][metric]) / float(m[args.baseline][metric])
                      for s, m in both.items()}

@@ -31,9 +31,14 @@ def pcdkit_backbones() -> list[PluginSpec]:
                       "unpickle arbitrary objects from the checkpoint (trusted files only)"),
                 Param("passes", int, 1, "denoising passes (reference: 2 for 3 % noise)",
                       minimum=1),
-                Param("steps", int, 30, "gradient-ascent steps per pass", minimum=1),
-                Param("step_size", float, 0.2, "initial step size", minimum=0.0),
-                Param("decay", float, 0.95, "step-size decay per step", minimum=0.0),
+                Param("steps", int | None, None,
+                      "gradient-ascent steps per pass (default: the preset's schedule; "
+                      "setting any of steps / step_size / decay starts from the reference's "
+                      "30 / 0.2 / 0.95)", minimum=1),
+                Param("step_size", float | None, None, "initial step size (as steps)",
+                      minimum=0.0),
+                Param("decay", float | None, None, "step-size decay per step (as steps)",
+                      minimum=0.0),
                 Param("neighbours", int, 4, "current points each noisy point scores", minimum=1),
                 Param("patch_size", int, 1000, "points per patch", minimum=17),
                 Param("seed_k", float, 3.0, "patches per patch_size points (overlap)",
@@ -51,9 +56,10 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("tau", float | None, None,
                       "denoise through E_tau / D_tau of this tau instead of E_T / D_T"),
                 Param("preset", Literal["fast", "faithful"], "fast",
-                      "inference arithmetic: faithful = float32, the reference's; fast = "
-                      "bfloat16 hidden products where the hardware has them (AVX512-BF16 / AMX "
-                      "CPUs, CUDA), float32 elsewhere (README \"Benchmarks\")"),
+                      "inference: faithful = the reference's float32 arithmetic and 30-step "
+                      "schedule; fast = bfloat16 hidden products where the hardware has them "
+                      "(AVX512-BF16 / AMX CPUs, CUDA) and the same schedule in 20 longer steps "
+                      "(README \"Benchmarks\": within 1 % of faithful)"),
                 Param("matmul_precision",
                       Literal["auto", "float32", "bfloat16", "bfloat16-rounded"], "auto",
                       "hidden products' arithmetic, overriding the preset; bfloat16-rounded: "

@@ -58,13 +58,18 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("preset", Literal["fast", "faithful"], "fast",
                       "inference: faithful = the reference's float32 arithmetic and 30-step "
                       "schedule; fast = bfloat16 hidden products where the hardware has them "
-                      "(AVX512-BF16 / AMX CPUs, CUDA) and the same schedule in 20 longer steps "
-                      "(README \"Benchmarks\": within 1 % of faithful)"),
+                      "(AVX512-BF16 / AMX CPUs, CUDA), the same schedule in 20 longer steps and "
+                      "split feature graphs (README \"Benchmarks\": within 1 % of faithful)"),
                 Param("matmul_precision",
                       Literal["auto", "float32", "bfloat16", "bfloat16-rounded"], "auto",
                       "hidden products' arithmetic, overriding the preset; bfloat16-rounded: "
                       "bfloat16 inputs and results, multiplied in float32 (bfloat16's numbers "
                       "at float32 speed, to measure its effect on any CPU)"),
+                Param("feature_layout", Literal["auto", "reference", "split"], "auto",
+                      "denoising's feature graphs: reference = the reference's concatenated "
+                      "edge features (bit-exact); split = per-point and per-edge parts of each "
+                      "linear map, fewer passes over memory, rounded differently; auto = the "
+                      "preset's (faithful: reference, fast: split)"),
                 # training (train-denoiser): the network's loss and initialisation
                 Param("num_points", int, 128, "training: frames per patch in the loss",
                       minimum=1),

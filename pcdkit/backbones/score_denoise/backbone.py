@@ -92,7 +92,7 @@ class ScoreDenoiser:
                  zero_init_output: bool = False,
                  compiled_training: bool = False, num_points: int = 128, frame_knn: int = 32,
                  clean_neighbours: int = 4, sigma: float = 0.01,
-                 compiled_inference: bool = False) -> None:
+                 compiled_inference: bool = False, feature_layout: str = "auto") -> None:
         self.checkpoint, self.allow_pickle = checkpoint, allow_pickle
         self.loss = LossSettings(num_points, frame_knn, clean_neighbours, sigma)
         self.zero_init_output, self.compiled_training = zero_init_output, compiled_training
@@ -103,6 +103,8 @@ class ScoreDenoiser:
                              cluster_size=cluster_size, backend=backend)
         self.preset, self.matmul_precision = preset, matmul_precision
         self.compiled_inference = compiled_inference
+        self.split_features = (feature_layout == "split" if feature_layout != "auto"
+                               else preset == "fast")
         if (heads is None) != (tau is None):
             raise PcdkitError("backbone: give both `heads` (an IGO heads checkpoint) and `tau` "
                               "to denoise through E_tau / D_tau, or neither")
@@ -143,8 +145,12 @@ class ScoreDenoiser:
     def denoise_with(self, network: torch.nn.Module, points: torch.Tensor) -> torch.Tensor:
         """Denoise one (N, 3) cloud with ``network`` by this plugin's schedule."""
         settings = {k: v for k, v in self.settings.items() if k not in ("encoder", "decoder")}
-        return denoise_cloud(network, points, **settings,
-                             precision=self.precision_for(points.device))
+        return denoise_cloud(network, points, **settings, **self._arithmetic(points.device))
+
+    def _arithmetic(self, device: torch.device) -> dict[str, Any]:
+        """The arithmetic of denoising on ``device``: the products' precision and the feature
+        graphs' layout (``feature_layout``, by default the preset's)."""
+        return {"precision": self.precision_for(device), "split_features": self.split_features}
 
     def precision_for(self, device: torch.device) -> Precision:
         """The hidden products' arithmetic on ``device``: ``matmul_precision`` when given,
@@ -200,5 +206,4 @@ class ScoreDenoiser:
                 ) -> torch.Tensor:
         """Denoise one (N, 3) cloud on its device."""
         net = self._net_on(points.device)
-        return denoise_cloud(net, points, **self.settings,
-                             precision=self.precision_for(points.device))
+        return denoise_cloud(net, points, **self.settings, **self._arithmetic(points.device))

@@ -29,16 +29,17 @@ def denoise_patches(
     net: ScoreDenoiseNet, patches: torch.Tensor, *, steps: int = 30, step_size: float = 0.2,
     decay: float = 0.95, neighbours: int = 4, backend: str = "auto",
     encoder: torch.nn.Module | None = None, decoder: torch.nn.Conv1d | None = None,
-    precision: Precision = "float32",
+    precision: Precision = "float32", split_features: bool = False,
 ) -> torch.Tensor:
     """Gradient ascent on a batch of patches (P, K, 3) -> (P, K, 3).
 
     ``encoder`` / ``decoder`` replace the first / last layer (IGO's E_tau / D_tau pathway);
-    ``precision`` as in :meth:`ScoreNet.forward`.
+    ``precision`` as in :meth:`ScoreNet.forward`; ``split_features`` computes the features in
+    the split layout of :meth:`DenseEdgeConv.forward` (same maths, rounded differently).
     """
     net.eval()
     P, K, _ = patches.shape
-    feat = net.feature_net(patches, first=encoder).reshape(P * K, -1)
+    feat = net.feature_net(patches, first=encoder, split=split_features).reshape(P * K, -1)
     cond = net.score_net.condition(feat)  # once per patch, reused by every step
     x = patches.clone()
     for t in range(steps):
@@ -194,7 +195,7 @@ def denoise_cloud(
     neighbours: int = 4, batch_patches: int = 8, cluster_above: int = 50000,
     cluster_size: int = 30000, cluster_seed_k: float = 5, backend: str = "auto",
     encoder: torch.nn.Module | None = None, decoder: torch.nn.Conv1d | None = None,
-    precision: Precision = "float32",
+    precision: Precision = "float32", split_features: bool = False,
 ) -> torch.Tensor:
     """Denoise one (N, 3) cloud; clouds above ``cluster_above`` points are split by k-means
     (a cluster too small for the network's neighbourhoods passes through unchanged)."""
@@ -204,7 +205,8 @@ def denoise_cloud(
                           f"(its feature graphs take {least - 1} neighbours), got "
                           f"{tuple(points.shape)}")
     kw = dict(steps=steps, step_size=step_size, decay=decay, neighbours=neighbours,
-              encoder=encoder, decoder=decoder, precision=precision)
+              encoder=encoder, decoder=decoder, precision=precision,
+              split_features=split_features)
     if points.shape[0] > cluster_above:
         labels = kmeans(points, math.ceil(points.shape[0] / cluster_size))
         parts = []

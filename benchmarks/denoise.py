@@ -6,7 +6,9 @@ plugin settings (``preset``, ``matmul_precision``, ``seed_k``, ``batch_patches``
 ...; values read as YAML), built through the plugin registry exactly as pipelines build it; the
 default compares the two presets, ``faithful`` first. Clouds are Poisson-disk samples of the
 embedded genus-2 shape with 2 % noise; each size is timed once per variant after a warm-up on a
-small cloud (a 10K cloud already runs 900 score-network batches).
+small cloud (a 10K cloud already runs 900 score-network batches); ``--repeats N`` times every
+variant N times, the variants alternating, and reports the median (two single runs of the same
+variant on the idle 2-core VM differed by up to 12 %).
 
 Columns: seconds; seconds per 10K points and that value relative to the first size (near 1 =
 cost linear in N); time relative to the first variant in the same process; the process's peak
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -76,6 +79,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", default=None, help="pcdkit checkpoint (default: embedded)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="timed runs per size and variant, alternating (median reported)")
     ap.add_argument("--variant", action="append", type=_variant,
                     help="NAME:key=value,... (default: faithful:preset=faithful and "
                          "fast:preset=fast)")
@@ -99,22 +104,35 @@ def main() -> None:
         radius = pts.norm(dim=-1).max()
         noise = torch.randn(pts.shape, generator=torch.Generator().manual_seed(n))
         noisy = (pts + 0.02 * radius * noise).to(device)
+        times: dict[str, list[float]] = {name: [] for name, _ in models}
+        peaks: dict[str, int] = dict.fromkeys(times, 0)
+        for _ in range(args.repeats):
+            for name, model in models:
+                t, peak = _timed(model, noisy, device)
+                times[name].append(t)
+                peaks[name] = max(peaks[name], peak)
         first = None
         for name, model in models:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            with peak_rss() as peak:
-                start = time.perf_counter()
-                model.denoise(noisy)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                t = time.perf_counter() - start
+            t = statistics.median(times[name])
             first = first or t
             per = t / n * 10_000
             base = per_point_at_first_size.setdefault(name, per)
-            mb = f"{peak[0] / 2**20:,.0f}" if peak[0] else ""
+            mb = f"{peaks[name] / 2**20:,.0f}" if peaks[name] else ""
             print(f"| {name} | {model.precision_for(device)} | {n:,} | {t:.1f} | {per:.2f} | "
                   f"{per / base:.2f} | {t / first:.2f} | {mb} |", flush=True)
+
+
+def _timed(model: object, noisy: torch.Tensor, device: torch.device) -> tuple[float, int]:
+    """Seconds to denoise ``noisy`` once and the peak resident bytes meanwhile."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    with peak_rss() as peak:
+        start = time.perf_counter()
+        model.denoise(noisy)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter() - start
+    return t, peak[0]
 
 
 if __name__ == "__main__":

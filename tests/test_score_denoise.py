@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from pcdkit.backbones.score_denoise.backbone import DEFAULT_CHECKPOINT, coarsened, load_network
+from pcdkit.backbones.score_denoise.backbone import DEFAULT_CHECKPOINT, load_network
 from pcdkit.backbones.score_denoise.convert import convert_reference
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud, denoise_patches
 from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet, ScoreNet
@@ -89,9 +89,8 @@ def test_split_feature_graphs_stay_close_to_the_reference_denoising(converted: P
     # (measured: mean 0.2 % of the mean displacement, largest 0.004)
     assert err.mean() < 0.01 * moved.mean() and err.max() < 0.01
     make = functools.partial(registry.create, "backbone", "score-denoise")
-    assert make({"checkpoint": converted}).split_features  # the fast preset splits
-    assert not make({"checkpoint": converted, "preset": "faithful"}).split_features
-    assert not make({"checkpoint": converted, "feature_layout": "reference"}).split_features
+    assert not make({"checkpoint": converted}).split_features  # not in a preset yet
+    assert make({"checkpoint": converted, "feature_layout": "split"}).split_features
 
 
 def test_compiled_inference_reproduces_the_reference_denoising(converted: Path, golden: Path
@@ -364,26 +363,3 @@ def test_two_process_ddp_training_ends_with_identical_weights(tmp_path: Path,
         rows = list(csv.DictReader((out / "metrics.csv").open()))
         assert 1 <= int(rows[-1]["step"]) < 100_000
 
-
-def test_a_coarsened_schedule_keeps_the_total_step_length_in_fewer_steps() -> None:
-    def total(steps: int, size: float, decay: float) -> float:
-        return sum(size * decay**t for t in range(steps))
-
-    assert coarsened(30, 0.2, 0.95, 1.0) == pytest.approx((30, 0.2, 0.95))
-    for factor in (1.5, 2.0, 3.0):
-        steps, size, decay = coarsened(30, 0.2, 0.95, factor)
-        assert steps == round(30 / factor)
-        assert total(steps, size, decay) == pytest.approx(total(30, 0.2, 0.95), rel=1e-9)
-    assert coarsened(30, 0.2, 1.0, 2.0) == (15, 0.4, 1.0)
-
-
-def test_presets_choose_the_schedule_and_any_explicit_value_starts_from_the_reference() -> None:
-    def settings(**kw: object) -> dict:
-        return registry.create("backbone", "score-denoise", kw).settings
-
-    assert [settings(preset="faithful")[k] for k in ("steps", "step_size", "decay")] == [
-        30, 0.2, 0.95]
-    fast = settings()  # the default preset
-    assert (fast["steps"], fast["step_size"], fast["decay"]) == coarsened(30, 0.2, 0.95, 1.5)
-    mixed = settings(steps=24)  # never 24 steps of the coarsened size
-    assert (mixed["steps"], mixed["step_size"], mixed["decay"]) == (24, 0.2, 0.95)

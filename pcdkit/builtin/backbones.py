@@ -31,14 +31,9 @@ def pcdkit_backbones() -> list[PluginSpec]:
                       "unpickle arbitrary objects from the checkpoint (trusted files only)"),
                 Param("passes", int, 1, "denoising passes (reference: 2 for 3 % noise)",
                       minimum=1),
-                Param("steps", int | None, None,
-                      "gradient-ascent steps per pass (default: the preset's schedule; "
-                      "setting any of steps / step_size / decay starts from the reference's "
-                      "30 / 0.2 / 0.95)", minimum=1),
-                Param("step_size", float | None, None, "initial step size (as steps)",
-                      minimum=0.0),
-                Param("decay", float | None, None, "step-size decay per step (as steps)",
-                      minimum=0.0),
+                Param("steps", int, 30, "gradient-ascent steps per pass", minimum=1),
+                Param("step_size", float, 0.2, "initial step size", minimum=0.0),
+                Param("decay", float, 0.95, "step-size decay per step", minimum=0.0),
                 Param("neighbours", int, 4, "current points each noisy point scores", minimum=1),
                 Param("patch_size", int, 1000, "points per patch", minimum=17),
                 Param("seed_k", float, 3.0, "patches per patch_size points (overlap)",
@@ -56,10 +51,9 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("tau", float | None, None,
                       "denoise through E_tau / D_tau of this tau instead of E_T / D_T"),
                 Param("preset", Literal["fast", "faithful"], "fast",
-                      "inference: faithful = the reference's float32 arithmetic and 30-step "
-                      "schedule; fast = bfloat16 hidden products where the hardware has them "
-                      "(AVX512-BF16 / AMX CPUs, CUDA), the same schedule in 20 longer steps and "
-                      "split feature graphs (README \"Benchmarks\": within 1 % of faithful)"),
+                      "inference arithmetic: faithful = float32, the reference's; fast = "
+                      "bfloat16 hidden products where the hardware has them (AVX512-BF16 / AMX "
+                      "CPUs, CUDA), float32 elsewhere (README \"Benchmarks\")"),
                 Param("matmul_precision",
                       Literal["auto", "float32", "bfloat16", "bfloat16-rounded"], "auto",
                       "hidden products' arithmetic, overriding the preset; bfloat16-rounded: "
@@ -68,8 +62,8 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("feature_layout", Literal["auto", "reference", "split"], "auto",
                       "denoising's feature graphs: reference = the reference's concatenated "
                       "edge features (bit-exact); split = per-point and per-edge parts of each "
-                      "linear map, fewer passes over memory, rounded differently; auto = the "
-                      "preset's (faithful: reference, fast: split)"),
+                      "linear map, fewer passes over memory, rounded differently; auto = "
+                      "reference (README \"Benchmarks\": split is not yet checked at 50K)"),
                 # training (train-denoiser): the network's loss and initialisation
                 Param("num_points", int, 128, "training: frames per patch in the loss",
                       minimum=1),

@@ -43,35 +43,6 @@ def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
     return net.eval()
 
 
-def coarsened(steps: int, step_size: float, decay: float, factor: float
-              ) -> tuple[int, float, float]:
-    """A step schedule (``steps``, size s, decay d: step t moves s d^t) integrated ``factor``
-    times more coarsely: step u covers the original steps [u f, (u + 1) f), so its size is
-    s (1 - d^f) / (1 - d), its decay d^f, and the total step length is unchanged."""
-    if decay == 1.0:
-        return round(steps / factor), step_size * factor, 1.0
-    return (round(steps / factor), step_size * (1 - decay**factor) / (1 - decay),
-            decay**factor)
-
-
-#: the reference's schedule (30 steps of 0.2, decay 0.95)
-REFERENCE_SCHEDULE = (30, 0.2, 0.95)
-#: (steps, step_size, decay) per preset: ``fast`` takes 20 steps 1.5 times as long, 2/3 of the
-#: score evaluations, within issue 14's quality rule (README "Benchmarks")
-SCHEDULES = {"faithful": REFERENCE_SCHEDULE, "fast": coarsened(*REFERENCE_SCHEDULE, 1.5)}
-
-
-def schedule(preset: str, steps: int | None, step_size: float | None, decay: float | None
-             ) -> tuple[int, float, float]:
-    """The preset's schedule when none of the three is given, else the reference's with the
-    given ones replaced (a partial override never mixes in a coarsened value)."""
-    if steps is None and step_size is None and decay is None:
-        return SCHEDULES[preset]
-    ref = REFERENCE_SCHEDULE
-    return (ref[0] if steps is None else steps, ref[1] if step_size is None else step_size,
-            ref[2] if decay is None else decay)
-
-
 class ScoreDenoiser:
     """Patch-based score-based denoiser (see :mod:`pcdkit.backbones.score_denoise.denoise`).
 
@@ -83,9 +54,8 @@ class ScoreDenoiser:
 
     checkpoint_model = "score-denoise"
 
-    def __init__(self, checkpoint: Path | None, allow_pickle: bool, passes: int,
-                 steps: int | None, step_size: float | None, decay: float | None,
-                 neighbours: int, patch_size: int,
+    def __init__(self, checkpoint: Path | None, allow_pickle: bool, passes: int, steps: int,
+                 step_size: float, decay: float, neighbours: int, patch_size: int,
                  seed_k: float, batch_patches: int, cluster_above: int, cluster_size: int,
                  backend: str, heads: Path | None = None, tau: float | None = None,
                  preset: str = "fast", matmul_precision: str = "auto",
@@ -96,15 +66,13 @@ class ScoreDenoiser:
         self.checkpoint, self.allow_pickle = checkpoint, allow_pickle
         self.loss = LossSettings(num_points, frame_knn, clean_neighbours, sigma)
         self.zero_init_output, self.compiled_training = zero_init_output, compiled_training
-        steps, step_size, decay = schedule(preset, steps, step_size, decay)
         self.settings = dict(passes=passes, steps=steps, step_size=step_size, decay=decay,
                              neighbours=neighbours, patch_size=patch_size, seed_k=seed_k,
                              batch_patches=batch_patches, cluster_above=cluster_above,
                              cluster_size=cluster_size, backend=backend)
         self.preset, self.matmul_precision = preset, matmul_precision
         self.compiled_inference = compiled_inference
-        self.split_features = (feature_layout == "split" if feature_layout != "auto"
-                               else preset == "fast")
+        self.split_features = feature_layout == "split"
         if (heads is None) != (tau is None):
             raise PcdkitError("backbone: give both `heads` (an IGO heads checkpoint) and `tau` "
                               "to denoise through E_tau / D_tau, or neither")
@@ -149,7 +117,7 @@ class ScoreDenoiser:
 
     def _arithmetic(self, device: torch.device) -> dict[str, Any]:
         """The arithmetic of denoising on ``device``: the products' precision and the feature
-        graphs' layout (``feature_layout``, by default the preset's)."""
+        graphs' layout (``feature_layout``; ``auto`` is the reference's in both presets)."""
         return {"precision": self.precision_for(device), "split_features": self.split_features}
 
     def precision_for(self, device: torch.device) -> Precision:

@@ -62,8 +62,8 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("feature_layout", Literal["auto", "reference", "split"], "auto",
                       "denoising's feature graphs: reference = the reference's concatenated "
                       "edge features (bit-exact); split = per-point and per-edge parts of each "
-                      "linear map, fewer passes over memory, rounded differently; auto = "
-                      "reference (README \"Benchmarks\": split is not yet checked at 50K)"),
+                      "linear map, fewer passes over memory, rounded differently (inside the "
+                      "quality rule, README \"Benchmarks\"); auto = reference in both presets"),
                 # training (train-denoiser): the network's loss and initialisation
                 Param("num_points", int, 128, "training: frames per patch in the loss",
                       minimum=1),

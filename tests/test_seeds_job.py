@@ -78,6 +78,18 @@ def test_a_member_stopped_mid_way_through_a_larger_budget_is_resumed_not_counted
     assert finished["steps"] == 3 and finished["config"].startswith("config.resume-")
 
 
+def test_older_metrics_of_a_resumed_member_count_only_at_the_budget(tmp_path: Path) -> None:
+    from pcdkit.jobs.seeds import _finished
+
+    pipe = _tiny(cpu_minutes=30)
+    text = yaml.safe_dump(pipe.resolved(), sort_keys=False)
+    (tmp_path / "config.yaml").write_text(text)
+    (tmp_path / "config.resume-20260101-000000.yaml").write_text(text)
+    for used, done in ((10.0, False), (30.0, True)):  # no "config": written before the field
+        (tmp_path / "metrics.json").write_text(json.dumps({"cpu_minutes_used": used}))
+        assert (_finished(tmp_path, pipe) is not None) == done
+
+
 def test_bad_variants_and_seeds_are_config_errors_before_anything_runs(tmp_path: Path) -> None:
     base = tmp_path / "base.yaml"
     base.write_text(yaml.safe_dump(_tiny(iterations=2).resolved()))

@@ -88,7 +88,11 @@ def test_a_cpu_budget_stops_evaluates_and_saves_and_a_resume_keeps_counting_step
 def test_a_resume_of_a_run_stopped_before_its_first_checkpoint_starts_afresh(
         tmp_path: Path) -> None:
     run, first = run_pipeline(_tiny(iterations=2), out=tmp_path / "r", quiet=True)
-    (run.path / "checkpoints" / "last.pt").unlink()  # as if killed before the first save
+    (run.path / "checkpoints" / "last.pt").unlink()
+    with pytest.raises(PcdkitError, match="last.pt not found"):  # finished: results are kept
+        run_pipeline(_tiny(iterations=2), resume=run.path, quiet=True)
+    assert (run.path / "metrics.json").is_file()
+    (run.path / "metrics.json").unlink()  # now as if killed before the first save
     _, again = run_pipeline(_tiny(iterations=2), resume=run.path, quiet=True)
     rows = list(csv.DictReader((run.path / "metrics.csv").open()))
     assert [r["step"] for r in rows] == ["1", "2"]  # re-logged once, not appended twice

@@ -232,9 +232,10 @@ class Trainer:
 
     def restore(self) -> int:
         """Load the state of ``--resume``; returns the step it continues from (0 when the run
-        stopped before its first checkpoint: nothing was saved, so it starts afresh)."""
+        stopped before its first checkpoint and never finished: it starts afresh)."""
         path, ctx = self.state_path, self.ctx
-        if not path.is_file():
+        # a finished run keeps its results: without its state it cannot be continued
+        if not path.is_file() and not (ctx.run.path / "metrics.json").is_file():
             ctx.run.log.info("no training state in %s yet: starting from step 0", path.parent)
             if ctx.is_primary:
                 ctx.run.truncate_history(0)

@@ -178,6 +178,14 @@ def _finished(folder: Path, pipe: pipeline.Pipeline) -> dict[str, Any] | None:
     if written != pipeline.safe_yaml(yaml.safe_dump(pipe.resolved(), sort_keys=False)):
         return None
     result = json.loads(metrics.read_text(encoding="utf-8"))
-    # metrics written before they named their config: trusted only for a never-resumed member
-    finisher = result.get("config", None if resumes else config.name)
-    return result if finisher == latest.name else None
+    if "config" not in result:  # written before metrics named their config
+        return result if not resumes or _reached_budget(result, pipe) else None
+    return result if result["config"] == latest.name else None
+
+
+def _reached_budget(metrics: dict[str, Any], pipe: pipeline.Pipeline) -> bool:
+    """Whether older metrics of a resumed member reached this pipeline's CPU budget (without a
+    budget there is nothing to tell them by: trusted, as before)."""
+    budget = pipe.resolved().get("job", {}).get("cpu_minutes") or 0
+    used = metrics.get("cpu_minutes_used", 0)
+    return budget <= 0 or (isinstance(used, (int, float)) and used >= budget - 1e-3)

@@ -348,12 +348,17 @@ def test_two_process_ddp_training_ends_with_identical_weights(tmp_path: Path,
         job |= {"iterations": 100_000, "cpu_minutes": budget}
     cfg = tmp_path / "ddp.yaml"
     cfg.write_text(yaml.safe_dump(TINY_TRAIN | {"job": job}))
-    out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--standalone", "-m", "pcdkit", "run", str(cfg), "--out", str(out),
-         "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+    for attempt in range(2):
+        out = tmp_path / f"run{attempt}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+             "--standalone", "-m", "pcdkit", "run", str(cfg), "--out", str(out),
+             "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+        # Gloo's worker threads can abort a rank at interpreter exit (an upstream teardown
+        # race, seen once in ~10 runs here): one relaunch, never for any other failure
+        if "terminate called without an active exception" not in proc.stderr:
+            break
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2

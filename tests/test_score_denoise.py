@@ -89,8 +89,11 @@ def test_split_feature_graphs_stay_close_to_the_reference_denoising(converted: P
     # (measured: mean 0.2 % of the mean displacement, largest 0.004)
     assert err.mean() < 0.01 * moved.mean() and err.max() < 0.01
     make = functools.partial(registry.create, "backbone", "score-denoise")
-    assert not make({"checkpoint": converted}).split_features  # not in a preset yet
-    assert make({"checkpoint": converted, "feature_layout": "split"}).split_features
+    assert make({"checkpoint": converted}).split_features  # the fast preset's layout
+    assert not make({"checkpoint": converted, "preset": "faithful"}).split_features
+    assert not make({"checkpoint": converted, "feature_layout": "reference"}).split_features
+    assert make({"checkpoint": converted, "preset": "faithful",
+                 "feature_layout": "split"}).split_features
 
 
 def test_compiled_inference_reproduces_the_reference_denoising(converted: Path, golden: Path

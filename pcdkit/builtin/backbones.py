@@ -53,7 +53,8 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("preset", Literal["fast", "faithful"], "fast",
                       "inference arithmetic: faithful = float32, the reference's; fast = "
                       "bfloat16 hidden products where the hardware has them (AVX512-BF16 / AMX "
-                      "CPUs, CUDA), float32 elsewhere (README \"Benchmarks\")"),
+                      "CPUs, CUDA), float32 elsewhere, and split feature graphs (README "
+                      "\"Benchmarks\")"),
                 Param("matmul_precision",
                       Literal["auto", "float32", "bfloat16", "bfloat16-rounded"], "auto",
                       "hidden products' arithmetic, overriding the preset; bfloat16-rounded: "
@@ -63,7 +64,8 @@ def pcdkit_backbones() -> list[PluginSpec]:
                       "denoising's feature graphs: reference = the reference's concatenated "
                       "edge features (bit-exact); split = per-point and per-edge parts of each "
                       "linear map, fewer passes over memory, rounded differently (inside the "
-                      "quality rule, README \"Benchmarks\"); auto = reference in both presets"),
+                      "quality rule, README \"Benchmarks\"); auto = split in the fast preset, "
+                      "reference in the faithful one"),
                 # training (train-denoiser): the network's loss and initialisation
                 Param("num_points", int, 128, "training: frames per patch in the loss",
                       minimum=1),

@@ -72,7 +72,9 @@ class ScoreDenoiser:
                              cluster_size=cluster_size, backend=backend)
         self.preset, self.matmul_precision = preset, matmul_precision
         self.compiled_inference = compiled_inference
-        self.split_features = feature_layout == "split"
+        # auto: the fast preset's split layout is inside issue 14's quality rule (README)
+        self.split_features = (feature_layout == "split"
+                               or (feature_layout == "auto" and preset == "fast"))
         if (heads is None) != (tau is None):
             raise PcdkitError("backbone: give both `heads` (an IGO heads checkpoint) and `tau` "
                               "to denoise through E_tau / D_tau, or neither")
@@ -117,7 +119,8 @@ class ScoreDenoiser:
 
     def _arithmetic(self, device: torch.device) -> dict[str, Any]:
         """The arithmetic of denoising on ``device``: the products' precision and the feature
-        graphs' layout (``feature_layout``; ``auto`` is the reference's in both presets)."""
+        graphs' layout (``feature_layout``; ``auto``: split in ``fast``, the reference's in
+        ``faithful``)."""
         return {"precision": self.precision_for(device), "split_features": self.split_features}
 
     def precision_for(self, device: torch.device) -> Precision:

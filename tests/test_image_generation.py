@@ -227,6 +227,10 @@ def test_image_score_training_resumes_exactly(tmp_path: Path) -> None:
     _, resumed = run_pipeline(_tiny({"plugin": "image-score", "fd": False}), resume=part.path,
                               quiet=True)
     assert resumed["steps"] == 4 and resumed["cpu_minutes_used"] > 0
+    _, again = run_pipeline(_tiny({"plugin": "image-score", "fd": False}), resume=part.path,
+                            quiet=True)  # nothing left to train: the last logged loss, not NaN
+    last = list(csv.DictReader((part.path / "metrics.csv").open()))[-1]
+    assert again["steps"] == 4 and again["final_loss"] == pytest.approx(float(last["loss"]))
     a = torch.load(straight.path / "checkpoints" / "last.pt", weights_only=True)
     b = torch.load(part.path / "checkpoints" / "last.pt", weights_only=True)
     assert b["step"] == 4

@@ -131,6 +131,21 @@ class RunDir:
         with open(file, "a", newline="", encoding="utf-8") as f:
             csv.DictWriter(f, self._history_fields, extrasaction="ignore").writerow(row)
 
+    def last_history_row(self) -> dict[str, float]:
+        """The last row of ``metrics.csv`` as numbers (empty cells left out); {} if none."""
+        file = self.path / "metrics.csv"
+        if not file.is_file():
+            return {}
+        with open(file, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        out: dict[str, float] = {}
+        for key, value in (rows[-1] if rows else {}).items():
+            try:
+                out[key] = float(value)
+            except (TypeError, ValueError):
+                continue
+        return out
+
     def truncate_history(self, step: int) -> None:
         """Drop ``metrics.csv`` rows after ``step``: a resumed run re-logs the steps it redoes."""
         file = self.path / "metrics.csv"

@@ -141,7 +141,8 @@ class Trainer:
                 model, device_ids=[device.index] if device.type == "cuda" else None)
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         sums: dict[str, float] = {}
-        count, last = 0, {}
+        # a resume with nothing left to run still reports the last logged figures
+        count, last = 0, ctx.run.last_history_row() if ctx.resume else {}
         start, cpu_start, cpu_before = time.perf_counter(), time.process_time(), self.cpu_seconds
         writer = _tensorboard(ctx)
         todo = 0 if s.out_of_budget(self.cpu_seconds) else s.iterations - self.step

@@ -174,7 +174,7 @@ class ScoreNet(nn.Module):
         self.compiled_training = compiled_training
         #: run the fused inference forward through torch.compile: inductor fuses the
         #: element-wise work between two products (and, in bfloat16, the conversions) into
-        #: single loops; 0.65x the eager bfloat16 time per cloud (README "Benchmarks")
+        #: single loops; 0.65x the eager bfloat16 time per cloud (benchmarks/HISTORY.md)
         self.compiled_inference = compiled_inference
         c_dim = 3 + feat_dim
         self.conv_p = nn.Conv1d(c_dim, hidden, 1)

@@ -12,8 +12,12 @@ neighbours of the dynamic feature graphs, so ~1e-5 is expected) and in float64 (
 
 The baseline is pcdkit's model and loss at ``REV`` (default: the revision before the training
 path was optimised, ``96b10f6``), read with ``git show`` and built with the KD-tree kNN it used
-for feature spaces; variants: ``eager`` (today's code) and ``compiled`` (today's code with
-``compiled_training``, torch.compile's inductor; its compilation is timed separately).
+for feature spaces; variants: ``eager`` (today's code), ``eager, bfloat16 products`` (today's
+code with ``training_precision: bfloat16``: the score network's products under bfloat16
+autocast; its float32 loss differs by bfloat16's rounding, ~1e-3, its float64 check is exact
+because autocast leaves float64 alone) and ``compiled`` (today's code with
+``compiled_training``, torch.compile's inductor; its compilation is timed separately), and
+``compiled, bfloat16 products`` (both).
 """
 
 from __future__ import annotations
@@ -67,10 +71,16 @@ def main() -> None:
     eager = ScoreDenoiseNet()
     eager.load_state_dict(base_net.state_dict())
     variants["eager"] = (eager, supervised_loss)
+    bf16 = ScoreDenoiseNet(training_precision="bfloat16")
+    bf16.load_state_dict(base_net.state_dict())
+    variants["eager, bfloat16 products"] = (bf16, supervised_loss)
     if not args.no_compile:
         compiled = ScoreDenoiseNet(compiled_training=True)
         compiled.load_state_dict(base_net.state_dict())
         variants["compiled"] = (compiled, supervised_loss)
+        both = ScoreDenoiseNet(compiled_training=True, training_precision="bfloat16")
+        both.load_state_dict(base_net.state_dict())
+        variants["compiled, bfloat16 products"] = (both, supervised_loss)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)\n")
     print("| batch | variant | s / step | steps / s | speed-up | loss vs baseline (float32) "
           "| loss vs baseline (float64) |")
@@ -93,8 +103,8 @@ def main() -> None:
                 elapsed = time.perf_counter() - start
                 if i == 0:
                     first[name] = loss.item()
-                    if name == "compiled":
-                        print(f"(compiled: first step incl. compilation {elapsed:.1f} s)")
+                    if name.startswith("compiled"):
+                        print(f"({name}: first step incl. compilation {elapsed:.1f} s)")
                 else:
                     times[name].append(elapsed)
         base_name = next(iter(runs))

@@ -79,6 +79,10 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("compiled_training", bool, False,
                       "training: run the score network's training forward through "
                       "torch.compile"),
+                Param("training_precision", Literal["float32", "bfloat16"], "float32",
+                      "training: the score network's products in bfloat16 autocast (float32 "
+                      "weights, sums and BatchNorm statistics; faster steps where the hardware "
+                      "has bfloat16, README \"Training\")"),
                 Param("compiled_inference", bool, False,
                       "denoising: run the score network's fused inference forward through "
                       "torch.compile (a one-off compilation, cached on disk; pays off over "

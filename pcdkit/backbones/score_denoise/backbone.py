@@ -23,8 +23,8 @@ DEFAULT_CHECKPOINT = Path(__file__).with_name("weights") / "pcdkit-default.pt"
 
 def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
                  knn_backend: str = "auto", compiled_training: bool = False,
-                 loss: LossSettings | None = None, compiled_inference: bool = False
-                 ) -> ScoreDenoiseNet:
+                 loss: LossSettings | None = None, compiled_inference: bool = False,
+                 training_precision: str = "float32") -> ScoreDenoiseNet:
     """A score-denoise network with weights from a pcdkit checkpoint (default: the embedded)."""
     path = resolve(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     if checkpoint is None and not path.is_file():
@@ -35,7 +35,8 @@ def load_network(checkpoint: Path | None = None, allow_pickle: bool = False,
     if ckpt.model != "score-denoise":
         raise PcdkitError(f"{path}: holds a {ckpt.model!r} model, expected 'score-denoise'")
     net = ScoreDenoiseNet(knn_backend=knn_backend, compiled_training=compiled_training,
-                          loss=loss, compiled_inference=compiled_inference)
+                          loss=loss, compiled_inference=compiled_inference,
+                          training_precision=training_precision)
     try:
         net.load_state_dict(ckpt.state_dict, strict=True)
     except RuntimeError as exc:
@@ -62,10 +63,12 @@ class ScoreDenoiser:
                  zero_init_output: bool = False,
                  compiled_training: bool = False, num_points: int = 128, frame_knn: int = 32,
                  clean_neighbours: int = 4, sigma: float = 0.01,
-                 compiled_inference: bool = False, feature_layout: str = "auto") -> None:
+                 compiled_inference: bool = False, feature_layout: str = "auto",
+                 training_precision: str = "float32") -> None:
         self.checkpoint, self.allow_pickle = checkpoint, allow_pickle
         self.loss = LossSettings(num_points, frame_knn, clean_neighbours, sigma)
         self.zero_init_output, self.compiled_training = zero_init_output, compiled_training
+        self.training_precision = training_precision
         self.settings = dict(passes=passes, steps=steps, step_size=step_size, decay=decay,
                              neighbours=neighbours, patch_size=patch_size, seed_k=seed_k,
                              batch_patches=batch_patches, cluster_above=cluster_above,
@@ -100,9 +103,10 @@ class ScoreDenoiser:
         backend = self.settings["backend"]
         if self.checkpoint is not None:
             return load_network(self.checkpoint, self.allow_pickle, backend,
-                                compiled_training=self.compiled_training, loss=self.loss)
+                                compiled_training=self.compiled_training, loss=self.loss,
+                                training_precision=self.training_precision)
         net = ScoreDenoiseNet(knn_backend=backend, compiled_training=self.compiled_training,
-                              loss=self.loss)
+                              loss=self.loss, training_precision=self.training_precision)
         if self.zero_init_output:  # start from the zero score: no early loss explosion
             torch.nn.init.zeros_(net.output_layer.weight)
             torch.nn.init.zeros_(net.output_layer.bias)

@@ -28,6 +28,7 @@ from pcdkit.geometry.knn import gather_neighbours, knn_indices
 
 #: arithmetic of the inference path's hidden products (see :meth:`ScoreNet.forward`)
 Precision = Literal["float32", "bfloat16", "bfloat16-rounded"]
+TrainingPrecision = Literal["float32", "bfloat16"]
 
 
 class FCLayer(nn.Module):
@@ -166,8 +167,13 @@ class ScoreNet(nn.Module):
     """Score of frame offsets conditioned on the centre point's feature."""
 
     def __init__(self, feat_dim: int = 60, hidden: int = 128, blocks: int = 4,
-                 compiled_training: bool = False, compiled_inference: bool = False) -> None:
+                 compiled_training: bool = False, compiled_inference: bool = False,
+                 training_precision: TrainingPrecision = "float32") -> None:
         super().__init__()
+        #: the training forward's products: ``bfloat16`` runs it under autocast (products in
+        #: bfloat16 with float32 sums; weights, residual stream and BatchNorm statistics stay
+        #: float32); 1.4x faster steps on an AVX512-BF16 CPU (README "Training")
+        self.training_precision = training_precision
         #: run the training-mode forward through torch.compile (inductor fuses the BatchNorm,
         #: ReLU and residual element-wise work; about 1.5x faster per step after a ~45 s
         #: first-call compilation on this CPU)
@@ -217,7 +223,10 @@ class ScoreNet(nn.Module):
             infer = _compiled_eval_forward() if self.compiled_inference else _eval_forward
             return infer(self, offsets, cond, last, precision)
         fn = _compiled_train_forward() if self.compiled_training else _train_forward
-        return fn(self, offsets, cond, last)
+        if self.training_precision == "float32":
+            return fn(self, offsets, cond, last)
+        with torch.autocast(offsets.device.type, dtype=torch.bfloat16):
+            return fn(self, offsets, cond, last).to(offsets.dtype)  # float64 stays exact
 
 
 def _eval_forward(model: ScoreNet, offsets: torch.Tensor, cond: list[torch.Tensor],
@@ -356,14 +365,16 @@ class ScoreDenoiseNet(nn.Module):
     """
 
     def __init__(self, knn_backend: str = "auto", compiled_training: bool = False,
-                 loss: LossSettings | None = None, compiled_inference: bool = False) -> None:
+                 loss: LossSettings | None = None, compiled_inference: bool = False,
+                 training_precision: TrainingPrecision = "float32") -> None:
         super().__init__()
         self.knn_backend = knn_backend
         self.loss_settings = loss or LossSettings()
         self.feature_net = FeatureExtraction(backend=knn_backend)
         self.score_net = ScoreNet(self.feature_net.out_channels,
                                   compiled_training=compiled_training,
-                                  compiled_inference=compiled_inference)
+                                  compiled_inference=compiled_inference,
+                                  training_precision=training_precision)
 
     @property
     def output_layer(self) -> nn.Module:

@@ -15,9 +15,9 @@ path was optimised, ``96b10f6``), read with ``git show`` and built with the KD-t
 for feature spaces; variants: ``eager`` (today's code), ``eager, bfloat16 products`` (today's
 code with ``training_precision: bfloat16``: the score network's products under bfloat16
 autocast; its float32 loss differs by bfloat16's rounding, ~1e-3, its float64 check is exact
-because autocast leaves float64 alone) and ``compiled`` (today's code with
-``compiled_training``, torch.compile's inductor; its compilation is timed separately), and
-``compiled, bfloat16 products`` (both).
+because autocast leaves float64 alone), ``compiled`` (today's code with ``compiled_training``,
+torch.compile's inductor; its compilation is timed separately) and ``compiled, bfloat16
+products`` (both).
 """
 
 from __future__ import annotations

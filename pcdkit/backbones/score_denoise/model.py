@@ -172,7 +172,8 @@ class ScoreNet(nn.Module):
         super().__init__()
         #: the training forward's products: ``bfloat16`` runs it under autocast (products in
         #: bfloat16 with float32 sums; weights, residual stream and BatchNorm statistics stay
-        #: float32); 1.4x faster steps on an AVX512-BF16 CPU (README "Training")
+        #: float32); 1.25-1.4x faster eager steps at batch 8 on an AVX512-BF16 CPU
+        #: (README "Training")
         self.training_precision = training_precision
         #: run the training-mode forward through torch.compile (inductor fuses the BatchNorm,
         #: ReLU and residual element-wise work; about 1.5x faster per step after a ~45 s

@@ -68,19 +68,15 @@ def main() -> None:
     base_net = old_model.ScoreDenoiseNet(knn_backend="scipy")
     variants: dict[str, tuple[torch.nn.Module, object]] = {
         f"baseline ({args.baseline})": (base_net, old_loss.supervised_loss)}
-    eager = ScoreDenoiseNet()
-    eager.load_state_dict(base_net.state_dict())
-    variants["eager"] = (eager, supervised_loss)
-    bf16 = ScoreDenoiseNet(training_precision="bfloat16")
-    bf16.load_state_dict(base_net.state_dict())
-    variants["eager, bfloat16 products"] = (bf16, supervised_loss)
+    today = {"eager": {}, "eager, bfloat16 products": {"training_precision": "bfloat16"}}
     if not args.no_compile:
-        compiled = ScoreDenoiseNet(compiled_training=True)
-        compiled.load_state_dict(base_net.state_dict())
-        variants["compiled"] = (compiled, supervised_loss)
-        both = ScoreDenoiseNet(compiled_training=True, training_precision="bfloat16")
-        both.load_state_dict(base_net.state_dict())
-        variants["compiled, bfloat16 products"] = (both, supervised_loss)
+        today |= {"compiled": {"compiled_training": True},
+                  "compiled, bfloat16 products": {"compiled_training": True,
+                                                  "training_precision": "bfloat16"}}
+    for name, settings in today.items():  # the baseline's weights in today's network
+        net = ScoreDenoiseNet(**settings)
+        net.load_state_dict(base_net.state_dict())
+        variants[name] = (net, supervised_loss)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)\n")
     print("| batch | variant | s / step | steps / s | speed-up | loss vs baseline (float32) "
           "| loss vs baseline (float64) |")

@@ -224,9 +224,8 @@ class ScoreNet(nn.Module):
             infer = _compiled_eval_forward() if self.compiled_inference else _eval_forward
             return infer(self, offsets, cond, last, precision)
         fn = _compiled_train_forward() if self.compiled_training else _train_forward
-        if self.training_precision == "float32":
-            return fn(self, offsets, cond, last)
-        with torch.autocast(offsets.device.type, dtype=torch.bfloat16):
+        low = self.training_precision == "bfloat16"
+        with torch.autocast(offsets.device.type, dtype=torch.bfloat16, enabled=low):
             return fn(self, offsets, cond, last).to(offsets.dtype)  # float64 stays exact
 
 

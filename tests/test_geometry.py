@@ -20,6 +20,7 @@ from pcdkit.geometry import (
     sample_mesh_poisson,
     sample_mesh_uniform,
 )
+from pcdkit.geometry.knn import smallest_indices
 from pcdkit.geometry.sampling import face_areas
 from pcdkit.geometry.triangles import points_to_triangles
 from pcdkit.io import read_mesh
@@ -44,6 +45,18 @@ def test_knn_matches_brute_force(backend: str, norm: int) -> None:
         assert np.allclose(dist[b].numpy(), np.take_along_axis(full, ref_idx, 1), atol=1e-6)
     assert torch.equal(knn_indices(q, r, 8, norm=norm, backend=backend), idx)
     assert torch.equal(knn_indices(q[0], r[0], 8, norm=norm, backend=backend), idx[0])
+
+
+@pytest.mark.parametrize("shape", [(8, 64, 1000), (3, 1234), (2, 5, 40_000), (4, 60)])
+def test_two_level_selection_finds_the_same_smallest_entries_as_topk(shape: tuple) -> None:
+    g = torch.Generator().manual_seed(len(shape))
+    d = torch.rand(shape, generator=g)
+    d[..., 1::7] = d[..., :1]  # repeated values away from the smallest must not matter
+    chosen = smallest_indices(d, 25)
+    assert chosen.shape == (*shape[:-1], 25)
+    expected = d.topk(25, dim=-1, largest=False).indices
+    assert torch.equal(chosen.sort(-1).values, expected.sort(-1).values) or torch.equal(
+        d.gather(-1, chosen).sort(-1).values, d.gather(-1, expected).sort(-1).values)
 
 
 def test_knn_reproduces_pytorch3d_indices(golden: Path) -> None:

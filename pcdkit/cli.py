@@ -14,7 +14,7 @@ from typing import TextIO
 
 from pcdkit import __version__
 from pcdkit.core.params import type_name
-from pcdkit.errors import PcdkitError
+from pcdkit.errors import Interrupted, PcdkitError
 
 EXIT_USAGE = 2
 MAX_PASSES = 10
@@ -351,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error("input nested too deeply")
     except MemoryError:
         return _error("out of memory: the input is too large for this machine")
+    except Interrupted as exc:  # a training run saved its state and stopped
+        print(f"pcdkit: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("pcdkit: interrupted", file=sys.stderr)
         return 130

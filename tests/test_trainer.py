@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+from pcdkit.cli import main
 from pcdkit.core import pipeline
 from pcdkit.core.context import JobContext
 from pcdkit.core.rundir import RunDir
@@ -116,8 +123,6 @@ def test_single_process_jobs_refuse_torchrun(tmp_path: Path, monkeypatch: pytest
 
 
 def test_a_run_made_before_a_setting_existed_resumes_with_its_default(tmp_path: Path) -> None:
-    import yaml
-
     run, _ = run_pipeline(_tiny(iterations=2), out=tmp_path / "r", quiet=True)
     file = run.path / "config.yaml"
     old = yaml.safe_load(file.read_text())
@@ -129,3 +134,36 @@ def test_a_run_made_before_a_setting_existed_resumes_with_its_default(tmp_path: 
     file.write_text(yaml.safe_dump(old, sort_keys=False))
     with pytest.raises(PcdkitError, match="differs from the run's config.yaml in model"):
         run_pipeline(_tiny(iterations=4), resume=run.path, quiet=True)
+
+
+def test_sigterm_saves_the_step_in_progress_and_a_resume_continues_from_it(
+        tmp_path: Path) -> None:
+    pipe = tmp_path / "p.yaml"
+    pipe.write_text(yaml.safe_dump({
+        "name": "t", "device": "cpu", "job": {
+            "plugin": "train-denoiser", "iterations": 10**6, "batch_size": 1, "patch_size": 100,
+            "log_every": 1, "checkpoint_every": 10**6, "val_shapes": 0},
+        "backbone": {"plugin": "score-denoise", "num_points": 8, "frame_knn": 8},
+        "datasets": [{"plugin": "procedural", "resolution": 300, "shapes": ["cube"],
+                      "sampler": "uniform"}]}))
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "pcdkit", "run", str(pipe), "--out", str(run),
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
+    history = run / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (
+            not history.is_file() or len(history.read_text().splitlines()) < 4):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM" in err and f"--resume {run}" in err
+    rows = list(csv.DictReader(history.open()))
+    step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert step == int(rows[-1]["step"]) >= 3  # no checkpoint was due: the stop saved it
+    assert not (run / "metrics.json").exists()  # not finished: no final figures
+    assert main(["run", str(pipe), "--resume", str(run), "--quiet",
+                 "--set", f"job.iterations={step + 2}"]) == 0
+    rows = list(csv.DictReader(history.open()))
+    assert [int(r["step"]) for r in rows][-3:] == [step, step + 1, step + 2]

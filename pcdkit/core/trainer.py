@@ -13,6 +13,7 @@ torchrun.
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +26,9 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from pcdkit.core.context import JobContext
+from pcdkit.core.signals import StopRequest, stop_requests
 from pcdkit.core.state import load_state, restoring, save_state
-from pcdkit.errors import PcdkitError
+from pcdkit.errors import Interrupted, PcdkitError
 
 #: (training module, 0-based step) -> (scalar loss, scalars averaged into the log rows)
 LossFn = Callable[[nn.Module, int], tuple[torch.Tensor, Mapping[str, float]]]
@@ -125,6 +127,8 @@ class Trainer:
             plot: Callable[[Path], None] | None = None, desc: str = "train") -> dict[str, Any]:
         """Run the remaining steps, or until ``cpu_minutes`` of CPU time are used (that step
         is then evaluated, logged and saved like the last); returns the last logged row.
+        SIGTERM or Ctrl-C ends the current step, logs and saves it, and raises
+        :class:`~pcdkit.errors.Interrupted` (no final evaluation: the run is not finished).
 
         ``evaluate(done)`` runs when :meth:`TrainSettings.evaluates_at` says so and its figures
         join that step's row; ``on_log()`` adds scalars to every row; ``on_checkpoint(done)``
@@ -147,72 +151,80 @@ class Trainer:
         writer = _tensorboard(ctx)
         todo = 0 if s.out_of_budget(self.cpu_seconds) else s.iterations - self.step
         bar = ctx.progress(range(self.step, self.step + todo), desc, total=todo)
-        for step in bar:
-            factor = s.lr_factor(step)
-            for group, base in zip(self.optimizer.param_groups, self._base_lrs, strict=True):
-                group["lr"] = base * factor
-            value, parts = loss(model, step)
-            scalar = value.item()
-            if not math.isfinite(scalar):  # before the update: the saved weights stay finite
-                raise PcdkitError(f"training diverged at step {step + 1} (loss {scalar}); "
-                                  f"continue with --resume {ctx.run.path} and a lower job.lr")
-            self.optimizer.zero_grad(set_to_none=True)
-            value.backward()
-            grad_norm = float(nn.utils.clip_grad_norm_(
-                params, s.grad_clip if s.grad_clip > 0 else math.inf))
-            self.optimizer.step()
-            if self.ema is not None:
-                self.ema.update_parameters(self.modules["model"])
-            for k, v in {"loss": scalar, **parts}.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
-            count += 1
-            done = self.step = step + 1
-            self.cpu_seconds = cpu_before + time.process_time() - cpu_start
-            final = done == s.iterations or self._budget_spent()
-            due = final or s.evaluates_at(done)
-            row: dict[str, Any] = dict(evaluate(done)) if evaluate and due else {}
-            evaluated = bool(row)
-            if evaluated or done % s.log_every == 0 or final:
-                row |= {"step": done, **{k: v / count for k, v in sums.items()},
-                        "lr": self.optimizer.param_groups[0]["lr"],
-                        "grad_norm": round(grad_norm, 5),
-                        "seconds": round(time.perf_counter() - start, 2)}
-                if on_log is not None:
-                    row |= on_log()
-                sums, count, last = {}, 0, row
-                if ctx.is_primary:
-                    ctx.run.append_history(row, self.fields or None)
-                    if evaluated and plot is not None:  # the curve so far, for a person watching
-                        plot(ctx.run.path)
-                    if writer is not None:
-                        for key, value in row.items():
-                            if key != "step" and isinstance(value, float):
-                                writer.add_scalar(key, value, done)
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{row['loss']:.4g}")
-            if done % s.checkpoint_every == 0 or final:
-                self.save()
-                if on_checkpoint is not None and ctx.is_primary:
-                    on_checkpoint(done)
-            if final:
-                if done < s.iterations:
-                    ctx.run.log.info("job.cpu_minutes: %.1f CPU-minutes used at step %d, "
-                                     "stopping", self.cpu_seconds / 60, done)
-                break
+        halted: int | None = None
+        with stop_requests() as request:
+            for step in bar:
+                factor = s.lr_factor(step)
+                for group, base in zip(self.optimizer.param_groups, self._base_lrs, strict=True):
+                    group["lr"] = base * factor
+                value, parts = loss(model, step)
+                scalar = value.item()
+                if not math.isfinite(scalar):  # before the update: the saved weights stay finite
+                    raise PcdkitError(f"training diverged at step {step + 1} (loss {scalar}); "
+                                      f"continue with --resume {ctx.run.path} and a lower job.lr")
+                self.optimizer.zero_grad(set_to_none=True)
+                value.backward()
+                grad_norm = float(nn.utils.clip_grad_norm_(
+                    params, s.grad_clip if s.grad_clip > 0 else math.inf))
+                self.optimizer.step()
+                if self.ema is not None:
+                    self.ema.update_parameters(self.modules["model"])
+                for k, v in {"loss": scalar, **parts}.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+                done = self.step = step + 1
+                self.cpu_seconds = cpu_before + time.process_time() - cpu_start
+                spent, halted = self._stop_flags(request)
+                final = done == s.iterations or spent or halted is not None
+                due = halted is None and (final or s.evaluates_at(done))  # a stop is prompt
+                row: dict[str, Any] = dict(evaluate(done)) if evaluate and due else {}
+                evaluated = bool(row)
+                if evaluated or done % s.log_every == 0 or final:
+                    row |= {"step": done, **{k: v / count for k, v in sums.items()},
+                            "lr": self.optimizer.param_groups[0]["lr"],
+                            "grad_norm": round(grad_norm, 5),
+                            "seconds": round(time.perf_counter() - start, 2)}
+                    if on_log is not None:
+                        row |= on_log()
+                    sums, count, last = {}, 0, row
+                    if ctx.is_primary:
+                        ctx.run.append_history(row, self.fields or None)
+                        if evaluated and plot is not None:  # the curve so far, to watch
+                            plot(ctx.run.path)
+                        if writer is not None:
+                            for key, value in row.items():
+                                if key != "step" and isinstance(value, float):
+                                    writer.add_scalar(key, value, done)
+                    if hasattr(bar, "set_postfix"):
+                        bar.set_postfix(loss=f"{row['loss']:.4g}")
+                if done % s.checkpoint_every == 0 or final:
+                    self.save()
+                    if on_checkpoint is not None and ctx.is_primary:
+                        on_checkpoint(done)
+                if final:
+                    if halted is None and done < s.iterations:
+                        ctx.run.log.info("job.cpu_minutes: %.1f CPU-minutes used at step %d, "
+                                         "stopping", self.cpu_seconds / 60, done)
+                    break
         if ctx.is_primary and plot is not None and s.iterations > 0:
             plot(ctx.run.path)
         if writer is not None:
             writer.close()
+        if halted is not None:
+            ctx.run.log.info("stopped by %s at step %d (state saved)",
+                             signal.Signals(halted).name, self.step)
+            raise Interrupted(halted, self.step, ctx.run.path)
         return last
 
-    def _budget_spent(self) -> bool:
-        """``cpu_minutes`` used up; under torchrun every rank stops when the first one has."""
-        spent = self.settings.out_of_budget(self.cpu_seconds)
-        if self.ctx.world_size > 1 and self.settings.cpu_minutes > 0:
-            flag = torch.tensor([float(spent)], device=self.ctx.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            spent = bool(flag.item())
-        return spent
+    def _stop_flags(self, request: StopRequest) -> tuple[bool, int | None]:
+        """(``cpu_minutes`` used up, stop signal or None); under torchrun every rank stops
+        at the step where the first one does."""
+        spent, signum = self.settings.out_of_budget(self.cpu_seconds), request.signum
+        if self.ctx.world_size > 1:
+            flags = torch.tensor([float(spent), float(signum or 0)], device=self.ctx.device)
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            spent, signum = bool(flags[0].item()), int(flags[1].item()) or None
+        return spent, signum
 
     # -- state -----------------------------------------------------------------------------
     def save(self) -> None:

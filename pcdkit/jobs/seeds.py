@@ -28,7 +28,7 @@ from pcdkit.core import pipeline
 from pcdkit.core.atomic import atomic_write_text
 from pcdkit.core.context import JobContext
 from pcdkit.core.runner import run_pipeline
-from pcdkit.errors import ConfigError, PcdkitError
+from pcdkit.errors import ConfigError, Interrupted, PcdkitError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -124,9 +124,12 @@ class SeedsJob:
             if metrics is None:
                 ctx.run.log.info("%s seed %d: %s", variant, seed,
                                  "resuming" if folder.exists() else "starting")
-                _, metrics = run_pipeline(pipe, out=None if folder.exists() else folder,
-                                          resume=folder if folder.exists() else None,
-                                          quiet=True)
+                try:
+                    _, metrics = run_pipeline(pipe, out=None if folder.exists() else folder,
+                                              resume=folder if folder.exists() else None,
+                                              quiet=True)
+                except Interrupted as exc:  # the sweep's directory resumes every member
+                    raise Interrupted(exc.signum, exc.step, ctx.run.path, exc.where) from None
             rows.append({"variant": variant, "seed": seed, **flatten(metrics)})
         return self._tables(ctx, rows)
 

@@ -13,7 +13,7 @@ from pcdkit.core.context import JobContext
 from pcdkit.core.device import resolve_device, seed_everything
 from pcdkit.core.pipeline import Pipeline
 from pcdkit.core.rundir import RunDir
-from pcdkit.errors import PcdkitError
+from pcdkit.errors import Interrupted, PcdkitError
 from pcdkit.report import write_report
 
 
@@ -78,6 +78,8 @@ def run_pipeline(
                 run.log.warning("report.html not written: %s", exc)
         run.log.info("finished: %s", {k: v for k, v in metrics.items() if k != "per_shape"})
         return run, metrics
+    except Interrupted:  # a clean stop with its state saved: no failure to record
+        raise
     except BaseException as exc:
         run.log.exception("run failed: %s", exc)
         if rank == 0 and not started and resume is None:

@@ -397,3 +397,17 @@ def test_two_process_ddp_training_ends_with_identical_weights(tmp_path: Path,
         rows = list(csv.DictReader((out / "metrics.csv").open()))
         assert 1 <= int(rows[-1]["step"]) < 100_000
 
+
+
+@pytest.mark.slow
+def test_compiled_training_compiles_once_across_validations_with_recalibration(
+        tmp_path: Path) -> None:
+    from torch._dynamo.utils import counters
+    counters.clear()
+    cfg = pipeline.validate(pipeline.apply_overrides(TINY_TRAIN, [
+        "backbone.compiled_training=true", "job.bn_recalibration=2", "job.val_every=2",
+        "job.iterations=6"]))
+    run_pipeline(cfg, out=tmp_path / "r", quiet=True)
+    # three validations, each recalibrating two copies: without eager recalibration every copy
+    # recompiled the training forward (15 frames here)
+    assert counters["frames"]["total"] <= 1

@@ -272,7 +272,9 @@ class TrainDenoiserJob:
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # cumulative average
-        with torch.no_grad():
+        # a compiled training forward would recompile for the copy's new parameters (dynamo
+        # guards on them) each validation; these few batches run faster eagerly
+        with torch.no_grad(), torch.compiler.set_stance("force_eager"):
             for _ in range(self.s.bn_recalibration):
                 # the plain Gaussian loss: only the BatchNorm statistics matter here
                 noisy, clean, _ = self._batch(clouds, gen, None, [])

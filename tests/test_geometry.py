@@ -47,10 +47,12 @@ def test_knn_matches_brute_force(backend: str, norm: int) -> None:
     assert torch.equal(knn_indices(q[0], r[0], 8, norm=norm, backend=backend), idx[0])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("shape", [(8, 64, 1000), (3, 1234), (2, 5, 40_000), (4, 60)])
-def test_two_level_selection_finds_the_same_smallest_entries_as_topk(shape: tuple) -> None:
+def test_two_level_selection_finds_the_same_smallest_entries_as_topk(
+        shape: tuple, dtype: torch.dtype) -> None:
     g = torch.Generator().manual_seed(len(shape))
-    d = torch.rand(shape, generator=g)
+    d = torch.randn(shape, generator=g, dtype=dtype)  # negatives: ranked as integers, too
     d[..., 1::7] = d[..., :1]  # repeated values away from the smallest must not matter
     chosen = smallest_indices(d, 25)
     assert chosen.shape == (*shape[:-1], 25)

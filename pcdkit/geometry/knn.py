@@ -99,8 +99,9 @@ def smallest_indices(d: torch.Tensor, c: int) -> torch.Tensor:
     entries chosen. Exact: each of the row's ``c`` smallest entries lies in a group whose
     minimum is itself among the ``c`` smallest, and at most ``c`` groups have one (ties aside,
     where any choice is as good). A row then costs one minimum pass and two selections over
-    ~2 sqrt(c N) entries: 1.2-1.6x faster than ``torch.topk`` on 1000-wide rows
-    (``benchmarks/knn_select.py``). CUDA's top-k is a radix select and keeps it.
+    ~2 sqrt(c N) entries, ranked as integers with the floats' order: 1.3-1.6x faster than
+    ``torch.topk`` on 1000-wide rows (``benchmarks/knn_select.py``). CUDA's top-k is a radix
+    select and keeps it.
     """
     N = d.shape[-1]
     size = max(2, round(math.sqrt(N / c)))
@@ -110,13 +111,28 @@ def smallest_indices(d: torch.Tensor, c: int) -> torch.Tensor:
     rows = d.reshape(-1, N)
     grouped = n_groups * size
     minima = rows[:, :grouped].reshape(-1, size, n_groups).amin(1)  # group j: j, j + n_groups, ...
-    kept = minima.topk(c, dim=-1, largest=False, sorted=False).indices
+    kept = _order_key(minima).topk(c, dim=-1, largest=False, sorted=False).indices
     cols = (kept.unsqueeze(-1) + n_groups * torch.arange(size, device=d.device)).flatten(1)
     if grouped < N:
         cols = torch.cat([cols, torch.arange(grouped, N, device=d.device).expand(len(rows), -1)],
                          1)
-    chosen = torch.gather(rows, 1, cols).topk(c, dim=-1, largest=False, sorted=False).indices
+    chosen = _order_key(torch.gather(rows, 1, cols)).topk(c, dim=-1, largest=False,
+                                                          sorted=False).indices
     return torch.gather(cols, 1, chosen).reshape(*d.shape[:-1], c)
+
+
+_SIGNED_BITS = {torch.float32: torch.int32, torch.float64: torch.int64}
+
+
+def _order_key(x: torch.Tensor) -> torch.Tensor:
+    """Integers ordered as the floats of ``x`` (IEEE bits, negatives' magnitude bits flipped),
+    else ``x``: CPU top-k on them runs 1.3-2x faster, since it skips the NaN-aware float
+    comparisons."""
+    ints = _SIGNED_BITS.get(x.dtype)
+    if ints is None:
+        return x
+    bits = x.contiguous().view(ints)
+    return bits ^ ((bits >> (bits.element_size() * 8 - 1)) & torch.iinfo(ints).max)
 
 
 _PARALLEL_QUERY = 50_000  # query points x k above which cKDTree uses every core

@@ -18,7 +18,7 @@ import yaml
 from pcdkit.backbones.score_denoise.backbone import DEFAULT_CHECKPOINT, load_network
 from pcdkit.backbones.score_denoise.convert import convert_reference
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud, denoise_patches
-from pcdkit.backbones.score_denoise.model import ScoreDenoiseNet, ScoreNet
+from pcdkit.backbones.score_denoise.model import FCLayer, ScoreDenoiseNet, ScoreNet
 from pcdkit.checkpoints import load_checkpoint
 from pcdkit.cli import main
 from pcdkit.core import pipeline, registry
@@ -283,6 +283,29 @@ def test_bfloat16_training_products_keep_the_loss_and_gradients_of_float32() -> 
     make = functools.partial(registry.create, "backbone", "score-denoise")
     assert make({"training_precision": "bfloat16"}).network().score_net.training_precision \
         == "bfloat16"
+
+
+def test_first_block_graph_from_3d_metric_coordinates_has_the_feature_space_neighbours() -> None:
+    from pcdkit.backbones.score_denoise.model import metric_coordinates
+
+    torch.manual_seed(0)
+    net = ScoreDenoiseNet().train()
+    xyz = torch.randn(2, 400, 3, dtype=torch.float64)
+    layer = net.feature_net.transforms[0].double()
+    coords = metric_coordinates(layer, xyz)
+    assert coords is not None and coords.shape == xyz.shape
+    exact = functools.partial(torch.cdist, compute_mode="donot_use_mm_for_euclid_dist")
+    assert torch.allclose(exact(coords, coords), exact(layer(xyz), layer(xyz)), atol=1e-10)
+    net = net.double()
+    a = net.feature_net(xyz, split=True, metric_graph=True)
+    b = net.feature_net(xyz, split=True)
+    assert torch.allclose(a, b, rtol=0, atol=1e-12)  # the same graphs, the same features
+    # a ReLU layer (later blocks) or a rank-2 map has no 3-D metric: no shortcut
+    assert metric_coordinates(net.feature_net.transforms[1], torch.randn(2, 5, 60)) is None
+    flat = FCLayer(3, 24, relu=False).double()
+    with torch.no_grad():
+        flat.linear.weight[:, 2] = 0
+    assert metric_coordinates(flat, xyz) is None
 
 
 @pytest.mark.parametrize("freeze", [True, False])

@@ -62,9 +62,10 @@ class DenseEdgeConv(nn.Module):
         self.out_channels = channels + layers * growth
 
     def forward(self, x: torch.Tensor, at: torch.Tensor | None = None,
-                split: bool = False) -> torch.Tensor:
-        """(B, N, C) -> (B, N, C + layers * growth), graph built on ``x`` itself; with ``at``
-        (M,) indices, only those points' outputs (B, M, C + layers * growth).
+                split: bool = False, graph: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N, C) -> (B, N, C + layers * growth), graph built on ``x`` itself, or on
+        ``graph`` (B, N, D) coordinates with the same neighbours; with ``at`` (M,) indices,
+        only those points' outputs (B, M, C + layers * growth).
 
         ``split=True`` never materialises the edge features ``e = [x, n, n - x]`` or the dense
         inputs ``[h_j, ..., h_1, x]``: a linear map splits into per-point parts (computed once
@@ -76,7 +77,9 @@ class DenseEdgeConv(nn.Module):
         the bit) and training, where no reference rounding is at stake, splits.
         """
         centre = x if at is None else x[:, at]
-        idx = knn_indices(centre.detach(), x.detach(), self.k + 1, backend=self.backend)
+        space = x if graph is None else graph
+        idx = knn_indices((space if at is None else space[:, at]).detach(), space.detach(),
+                          self.k + 1, backend=self.backend)
         idx = idx[..., 1:]  # drop the nearest: the point itself
         if split:
             return self._split(x, centre, idx)
@@ -128,16 +131,36 @@ class FeatureExtraction(nn.Module):
         self.out_channels = n_in
 
     def forward(self, x: torch.Tensor, first: nn.Module | None = None,
-                at: torch.Tensor | None = None, split: bool = False) -> torch.Tensor:
+                at: torch.Tensor | None = None, split: bool = False,
+                metric_graph: bool = False) -> torch.Tensor:
         """Per-point features (B, N, 60) of a batch of patches (B, N, 3), or only at the
         points ``at`` (M,) -> (B, M, 60) (the last block then runs for those points alone);
         ``first`` replaces the first layer (IGO's intermediate encoder E_tau); ``split`` as in
-        :meth:`DenseEdgeConv.forward`."""
+        :meth:`DenseEdgeConv.forward`; ``metric_graph`` as in :func:`metric_coordinates`."""
         last = len(self.convs) - 1
         for i, (transform, conv) in enumerate(zip(self.transforms, self.convs, strict=True)):
-            x = conv((first if i == 0 and first is not None else transform)(x),
-                     at=at if i == last else None, split=split)
+            layer = first if i == 0 and first is not None else transform
+            graph = metric_coordinates(layer, x) if i == 0 and metric_graph else None
+            x = conv(layer(x), at=at if i == last else None, split=split, graph=graph)
         return x
+
+
+def metric_coordinates(layer: nn.Module, xyz: torch.Tensor) -> torch.Tensor | None:
+    """Points (B, N, 3) ``y = xyz L`` with ``|y_i - y_j| = |layer(xyz_i) - layer(xyz_j)|``, or
+    None: ``layer`` must be an :class:`FCLayer` without ReLU, ``f = W x + b``.
+
+    Then ``|f_i - f_j|^2 = d^T W^T W d = |L^T d|^2`` with ``W^T W = L L^T`` (Cholesky), so the
+    first block's 24-channel graph is a 3-D one, which a KD-tree searches ~4x faster than the
+    brute-force feature-space search. Same neighbours up to rounding at near-ties, so only
+    training, where no reference's bits are at stake, uses it.
+    """
+    if not isinstance(layer, FCLayer) or layer.relu or xyz.shape[-1] != 3:
+        return None
+    w = layer.linear.weight.detach().double()
+    chol, info = torch.linalg.cholesky_ex(w.T @ w)
+    if int(info) != 0:  # W of rank < 3: the feature graph is not a 3-D metric one
+        return None
+    return xyz.detach() @ chol.to(xyz.dtype)
 
 
 class ResBlock(nn.Module):

@@ -61,6 +61,15 @@ def test_two_level_selection_finds_the_same_smallest_entries_as_topk(
         d.gather(-1, chosen).sort(-1).values, d.gather(-1, expected).sort(-1).values)
 
 
+def test_unranked_torch_knn_returns_the_exact_neighbours_in_order() -> None:
+    x = torch.relu(torch.randn(3, 700, 24, generator=torch.Generator().manual_seed(0),
+                               dtype=torch.float64))
+    exact = knn_indices(x, x, 17, backend="torch")
+    fast = knn_indices(x, x, 17, backend="torch", rerank=False)
+    assert torch.equal(fast, exact)  # float64: no near-tie within the products' rounding
+    assert torch.equal(fast[..., 0], torch.arange(700).expand(3, -1))  # itself first
+
+
 def test_knn_reproduces_pytorch3d_indices(golden: Path) -> None:
     data = np.load(golden / "pytorch3d_metric_inputs.npz")
     for name in ("duck", "elk", "fandisk"):

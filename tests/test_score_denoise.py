@@ -297,7 +297,7 @@ def test_first_block_graph_from_3d_metric_coordinates_has_the_feature_space_neig
     exact = functools.partial(torch.cdist, compute_mode="donot_use_mm_for_euclid_dist")
     assert torch.allclose(exact(coords, coords), exact(layer(xyz), layer(xyz)), atol=1e-10)
     net = net.double()
-    a = net.feature_net(xyz, split=True, metric_graph=True)
+    a = net.feature_net(xyz, split=True, fast_graphs=True)
     b = net.feature_net(xyz, split=True)
     assert torch.allclose(a, b, rtol=0, atol=1e-12)  # the same graphs, the same features
     # a ReLU layer (later blocks) or a rank-2 map has no 3-D metric: no shortcut

@@ -85,7 +85,7 @@ def supervised_loss(
     """
     B, N, _ = noisy.shape
     idx = torch.randperm(N, generator=gen)[:num_points].to(noisy.device)
-    feat = net.feature_net(noisy, first=encoder, at=idx, split=True, metric_graph=True)
+    feat = net.feature_net(noisy, first=encoder, at=idx, split=True, fast_graphs=True)
     centres = noisy[:, idx]
     f_idx = knn_indices(centres, noisy, frame_knn, backend=backend)
     frames = gather_neighbours(noisy, f_idx)  # (B, n, K, 3)

@@ -163,7 +163,8 @@ def test_sigterm_saves_the_step_in_progress_and_a_resume_continues_from_it(
     step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"]
     assert step == int(rows[-1]["step"]) >= 3  # no checkpoint was due: the stop saved it
     assert not (run / "metrics.json").exists()  # not finished: no final figures
-    assert "run failed" not in (run / "log.txt").read_text()  # a stop, not a failure
+    log = (run / "log.txt").read_text()
+    assert "run failed" not in log and f"stopped by SIGTERM at step {step}" in log  # a stop
     assert main(["run", str(pipe), "--resume", str(run), "--quiet",
                  "--set", f"job.iterations={step + 2}"]) == 0
     rows = list(csv.DictReader(history.open()))

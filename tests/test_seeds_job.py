@@ -51,6 +51,24 @@ def test_every_variant_and_seed_runs_once_and_the_summary_spreads_over_seeds(
     assert json.loads(done.read_text())["steps"] == 3
 
 
+def test_paired_differences_are_taken_within_each_seed(tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(_tiny(iterations=2).resolved()))
+    run, metrics = run_pipeline(_sweep(base, paired_with="control"), out=tmp_path / "s",
+                                quiet=True)
+    rows = {(r["variant"], r["seed"]): float(r["interp_mse"])
+            for r in csv.DictReader((run.path / "runs.csv").open())}
+    diffs = [rows["igo", s] - rows["control", s] for s in ("0", "1")]
+    cell = metrics["paired"]["interp_mse"]["igo"]
+    assert cell["n"] == 2 and cell["mean"] == pytest.approx(sum(diffs) / 2)
+    assert cell["std"] == pytest.approx(abs(diffs[0] - diffs[1]) / 2 ** 0.5)
+    assert cell["t"] == pytest.approx(cell["mean"] / (cell["std"] / 2 ** 0.5))
+    assert "control" not in metrics["paired"]["interp_mse"]  # itself minus itself: no row
+    assert "| interp_mse |" in (run.path / "paired.md").read_text()
+    with pytest.raises(ConfigError, match="job.paired_with"):
+        _sweep(base, paired_with="nonesuch").job.create()
+
+
 def test_a_member_stopped_mid_way_through_a_larger_budget_is_resumed_not_counted_done(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pcdkit.core.trainer import Trainer

@@ -71,6 +71,9 @@ def pcdkit_jobs() -> list[PluginSpec]:
                       "{dotted.key: value} overrides applied to every run first"),
                 Param("figures", list[str] | None, None,
                       "figures to tabulate, e.g. interp_mse (default: every numeric one)"),
+                Param("paired_with", str | None, None,
+                      "a variant: also tabulate every other variant minus it within each seed "
+                      "(paired.md / paired.csv: mean, std, paired t)"),
             ),
         ),
         PluginSpec(

@@ -9,7 +9,11 @@ at any time; raising a training budget (``job.cpu_minutes``) and resuming contin
 
 Tables: ``runs.csv`` (one row per run, every numeric figure of its ``metrics.json``, nested
 dictionaries flattened with dots) and ``summary.md`` / ``summary.csv`` (per figure and variant:
-mean, sample standard deviation over seeds, and the number of seeds).
+mean, sample standard deviation over seeds, and the number of seeds). With ``paired_with``
+(a variant's name), ``paired.md`` / ``paired.csv``: every other variant minus that one *within
+each seed* (mean, sample std, seeds, paired t with seeds - 1 degrees of freedom). When a seed
+moves every variant alike (e.g. an evaluation model trained per seed), the paired difference
+is the comparison that the spread over seeds hides.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class SeedsSettings:
     variants: dict[str, dict[str, Any]]
     common: dict[str, Any]
     figures: tuple[str, ...] | None
+    paired_with: str | None = None
 
 
 def _overrides(mapping: dict[str, Any]) -> list[str]:
@@ -73,7 +78,8 @@ class SeedsJob:
     """Run a base pipeline for every variant x seed; mean and spread of every figure."""
 
     def __init__(self, pipeline: Path, seeds: list[int], variants: dict | None,
-                 common: dict | None, figures: list[str] | None) -> None:
+                 common: dict | None, figures: list[str] | None,
+                 paired_with: str | None = None) -> None:
         variants = dict(variants or {"base": {}})
         for name, overrides in variants.items():
             if not NAME.match(str(name)):
@@ -84,8 +90,11 @@ class SeedsJob:
                                     f"keys to values, got {type(overrides).__name__}")])
         if not seeds or len(set(seeds)) != len(seeds):
             raise ConfigError([("job.seeds", f"expected distinct seeds, got {seeds}")])
+        if paired_with is not None and paired_with not in variants:
+            raise ConfigError([("job.paired_with", f"expected one of the variants "
+                                f"({', '.join(variants)}), got {paired_with!r}")])
         self.s = SeedsSettings(Path(pipeline), tuple(seeds), variants, dict(common or {}),
-                               tuple(figures) if figures else None)
+                               tuple(figures) if figures else None, paired_with)
 
     @staticmethod
     def check(pipe: pipeline.Pipeline) -> list[tuple[str, str]]:
@@ -166,7 +175,44 @@ class SeedsJob:
             flat += [f"{name},{v},{c['mean']!r},{c['std']!r},{c['n']}" for v, c in per.items()]
         atomic_write_text(ctx.run.path / "summary.md", "\n".join(lines) + "\n")
         atomic_write_text(ctx.run.path / "summary.csv", "\n".join(flat) + "\n")
-        return {"summary": summary, "runs": len(rows)}
+        out: dict[str, Any] = {"summary": summary, "runs": len(rows)}
+        if self.s.paired_with is not None:
+            out["paired"] = self._paired(ctx, rows, names)
+        return out
+
+    def _paired(self, ctx: JobContext, rows: list[dict[str, Any]], names: list[str]
+                ) -> dict[str, dict[str, dict[str, float]]]:
+        """Per figure and variant: ``variant - paired_with`` within each seed, its mean, sample
+        std, n and paired t (``mean / (std / sqrt(n))``; absent below two seeds or at std 0)."""
+        base_name = self.s.paired_with
+        base = {r["seed"]: r for r in rows if r["variant"] == base_name}
+        others = [v for v in self.s.variants if v != base_name]
+        paired: dict[str, dict[str, dict[str, float]]] = {}
+        for name in names:
+            for variant in others:
+                diffs = [r[name] - base[r["seed"]][name] for r in rows
+                         if r["variant"] == variant and name in r
+                         and name in base.get(r["seed"], {})]
+                if diffs:
+                    mean, std = mean_std(diffs)
+                    cell = {"mean": mean, "std": std, "n": len(diffs)}
+                    if len(diffs) > 1 and std > 0:
+                        cell["t"] = mean / (std / math.sqrt(len(diffs)))
+                    paired.setdefault(name, {})[variant] = cell
+        lines = [f"# {ctx.pipeline.name}: variant minus {base_name} within each seed "
+                 "(mean ± sample std, paired t with seeds - 1 degrees of freedom)", "",
+                 "| figure | " + " | ".join(others) + " |", "|---|" + "---|" * len(others)]
+        flat = ["figure,variant,mean,std,n,t"]
+        for name, per in paired.items():
+            cells = [f"{per[v]['mean']:+.5g} ± {per[v]['std']:.2g}"
+                     + (f" (t = {per[v]['t']:.2f}, n = {per[v]['n']})" if "t" in per[v] else "")
+                     if v in per else "" for v in others]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            flat += [f"{name},{v},{c['mean']!r},{c['std']!r},{c['n']},"
+                     + (repr(c["t"]) if "t" in c else "") for v, c in per.items()]
+        atomic_write_text(ctx.run.path / "paired.md", "\n".join(lines) + "\n")
+        atomic_write_text(ctx.run.path / "paired.csv", "\n".join(flat) + "\n")
+        return paired
 
 
 def _finished(folder: Path, pipe: pipeline.Pipeline) -> dict[str, Any] | None:

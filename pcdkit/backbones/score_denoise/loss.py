@@ -90,9 +90,10 @@ def supervised_loss(
     f_idx = knn_indices(centres, noisy, frame_knn, backend=backend)
     frames = gather_neighbours(noisy, f_idx)  # (B, n, K, 3)
     n = len(idx)
-    c_idx = knn_indices(frames.reshape(B, n * frame_knn, 3), clean, clean_neighbours,
-                   backend=backend)
-    clean_mean = gather_neighbours(clean, c_idx).mean(-2).reshape(B, n, frame_knn, 3)
+    # frames overlap (n * K = 4096 entries of N = 1000 points): each point's clean neighbours
+    # are searched once and gathered per frame, the same targets at a quarter of the queries
+    c_idx = knn_indices(noisy, clean, clean_neighbours, backend=backend)
+    clean_mean = gather_neighbours(gather_neighbours(clean, c_idx).mean(-2), f_idx)
     target = -(frames - clean_mean)
     pred = net.score_net((frames - centres.unsqueeze(2)).reshape(B * n, frame_knn, 3),
                          feat.reshape(B * n, -1), last=decoder).reshape(B, n, frame_knn, 3)

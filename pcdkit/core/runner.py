@@ -78,8 +78,7 @@ def run_pipeline(
                 run.log.warning("report.html not written: %s", exc)
         run.log.info("finished: %s", {k: v for k, v in metrics.items() if k != "per_shape"})
         return run, metrics
-    except Interrupted as exc:  # a clean stop with its state saved: no failure to record
-        run.log.info("%s", exc)
+    except Interrupted:  # a clean stop, logged by the trainer with its state saved
         raise
     except BaseException as exc:
         run.log.exception("run failed: %s", exc)

@@ -1,0 +1,109 @@
+"""Benchmark: the score network's hidden layer in float32, bfloat16 and int8 (issue 14's levers).
+
+Run: ``python benchmarks/products.py [--rows 32768] [--repeats 20] [--threads 1]``. A hidden
+layer of the score network is ``relu(batchnorm(x)) @ W`` with x of shape (rows, 128) and W of
+(128, 128); denoising feeds 8 patches x 1000 centres x 4 frames = 32768 rows per call. Measured
+in one process, each variant compiled by torch.compile (the fast preset's form) and the bare
+products beside them:
+
+- float32: the baseline (the faithful preset's arithmetic);
+- bfloat16: inputs cast in the fused element-wise pass, AVX512-BF16 product (the fast preset);
+- int8, dynamic: symmetric per-row scales of the activation (a row maximum per call),
+  per-column scales of W, ``torch._int_mm`` (AVX512-VNNI), dequantised;
+- int8, static: fixed per-channel activation scales (calibrated once, here on the input
+  itself) folded into W's rows, so the element-wise pass only rounds (no reduction).
+
+Columns: best-of-``repeats`` milliseconds, time relative to float32, and the relative
+Frobenius error of the layer's output against float64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def _best_ms(fn: Callable[[], torch.Tensor], repeats: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best * 1e3
+
+
+def _codes(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric int8 codes of ``x`` at ``scale`` (broadcast): x ~ codes * scale."""
+    return torch.round(x / scale).clamp(-127, 127).to(torch.int8)
+
+
+def _column_codes(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(C, K) -> int8 codes and (1, K) per-column scales of ``w``."""
+    scale = w.abs().amax(dim=0, keepdim=True).clamp_min(1e-12) / 127.0
+    return _codes(w, scale), scale
+
+
+def main() -> None:
+    """Print a Markdown table of layer times and errors."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=32768)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(args.rows, 128, generator=gen)
+    gain = torch.rand(128, generator=gen) + 0.5  # BatchNorm folded to one affine map (eval mode)
+    shift = 0.1 * torch.randn(128, generator=gen)
+    w = (torch.rand(128, 128, generator=gen) * 2 - 1) / 128 ** 0.5
+    exact = torch.relu(x.double() * gain + shift) @ w.double()
+
+    wb = w.bfloat16()
+    qw, sw = _column_codes(w)
+    act_scale = torch.relu(x * gain + shift).amax(0).clamp_min(1e-12) / 127.0
+    qws, sws = _column_codes(act_scale[:, None] * w)  # static scales folded into W's rows
+    gain_s, shift_s = gain / act_scale, shift / act_scale
+
+    def f32(x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x * gain + shift) @ w
+
+    def bf16(x: torch.Tensor) -> torch.Tensor:
+        return (torch.relu(x * gain + shift).bfloat16() @ wb).float()
+
+    def int8_dynamic(x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(x * gain + shift)
+        sx = h.amax(dim=1, keepdim=True).clamp_min(1e-12) / 127.0
+        return torch._int_mm(_codes(h, sx), qw).float() * sx * sw
+
+    def int8_static(x: torch.Tensor) -> torch.Tensor:
+        q = torch.round(torch.relu(x * gain_s + shift_s)).clamp(max=127).to(torch.int8)
+        return torch._int_mm(q, qws).float() * sws
+
+    xb = torch.relu(x * gain + shift).bfloat16()
+    qx = _codes(torch.relu(x * gain + shift), act_scale)
+    bare = {"float32 product alone": lambda: x @ w, "bfloat16 product alone": lambda: xb @ wb,
+            "int8 -> int32 product alone": lambda: torch._int_mm(qx, qws)}
+    layers = {"float32 (baseline)": f32, "bfloat16": bf16, "int8, dynamic per-row scales":
+              int8_dynamic, "int8, static per-channel scales folded into W": int8_static}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), layer "
+          f"relu(affine(x)) @ W, x ({args.rows} x 128), W (128 x 128), compiled\n")
+    print("| variant | ms | time vs float32 layer | relative error vs float64 |")
+    print("|---|---|---|---|")
+    base = None
+    for name, fn in layers.items():
+        compiled = torch.compile(fn)
+        ms = _best_ms(lambda: compiled(x), args.repeats)  # noqa: B023 - timed right here
+        base = base or ms
+        err = ((compiled(x).double() - exact).norm() / exact.norm()).item()
+        print(f"| {name} | {ms:.2f} | {ms / base:.2f} | {err:.1e} |", flush=True)
+    for name, fn in bare.items():
+        ms = _best_ms(fn, args.repeats)
+        print(f"| {name} | {ms:.2f} | {ms / base:.2f} | |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -394,6 +394,8 @@ def _plot(path: Path) -> None:
         if len(ax):
             ax[0].set(xlabel="step", ylabel=label, title=f"T vs tau weights: {label}")
             ax[0].legend(fontsize=7)
+    for ax in axes:  # five-digit step labels overlap at matplotlib's default tick count
+        ax.locator_params(axis="x", nbins=5)
     fig.tight_layout()
     fig.savefig(path / "training.png", dpi=100)
     plt.close(fig)

@@ -13,10 +13,9 @@ whether both chose the same entries.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import torch
+from timing import best_ms
 
 from pcdkit.geometry.knn import smallest_indices
 
@@ -29,16 +28,6 @@ def _features(gen: torch.Generator) -> torch.Tensor:
     pts = torch.gather(pts, 1, pts.norm(dim=-1).argsort(-1)[..., None].expand(-1, -1, 3))
     noise = 0.1 * torch.randn(8, 1000, 24, generator=gen)
     return torch.relu(pts @ torch.randn(3, 24, generator=gen) + noise)
-
-
-def _best_ms(fn: Callable[[], torch.Tensor], repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
 
 
 def main() -> None:
@@ -64,7 +53,7 @@ def main() -> None:
         def two_level(d: torch.Tensor = d) -> torch.Tensor:
             return smallest_indices(d, c)
 
-        t_old, t_new = _best_ms(topk, args.repeats), _best_ms(two_level, args.repeats)
+        t_old, t_new = best_ms(topk, args.repeats), best_ms(two_level, args.repeats)
         same = torch.equal(topk().sort(-1).values, two_level().sort(-1).values)
         print(f"| {name} | {t_old:.1f} | {t_new:.1f} | {t_old / t_new:.2f}x | {same} |",
               flush=True)

@@ -20,20 +20,9 @@ Frobenius error of the layer's output against float64.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import torch
-
-
-def _best_ms(fn: Callable[[], torch.Tensor], repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+from timing import best_ms
 
 
 def _codes(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -96,12 +85,12 @@ def main() -> None:
     base = None
     for name, fn in layers.items():
         compiled = torch.compile(fn)
-        ms = _best_ms(lambda: compiled(x), args.repeats)  # noqa: B023 - timed right here
+        ms = best_ms(lambda: compiled(x), args.repeats)  # noqa: B023 - timed right here
         base = base or ms
         err = ((compiled(x).double() - exact).norm() / exact.norm()).item()
         print(f"| {name} | {ms:.2f} | {ms / base:.2f} | {err:.1e} |", flush=True)
     for name, fn in bare.items():
-        ms = _best_ms(fn, args.repeats)
+        ms = best_ms(fn, args.repeats)
         print(f"| {name} | {ms:.2f} | {ms / base:.2f} | |", flush=True)
 
 

@@ -53,7 +53,8 @@ def main() -> None:
 
     wb = w.bfloat16()
     qw, sw = _column_codes(w)
-    act_scale = torch.relu(x * gain + shift).amax(0).clamp_min(1e-12) / 127.0
+    h = torch.relu(x * gain + shift)  # the layer's product input, for the bare products
+    act_scale = h.amax(0).clamp_min(1e-12) / 127.0
     qws, sws = _column_codes(act_scale[:, None] * w)  # static scales folded into W's rows
     gain_s, shift_s = gain / act_scale, shift / act_scale
 
@@ -72,8 +73,8 @@ def main() -> None:
         q = torch.round(torch.relu(x * gain_s + shift_s)).clamp(max=127).to(torch.int8)
         return torch._int_mm(q, qws).float() * sws
 
-    xb = torch.relu(x * gain + shift).bfloat16()
-    qx = _codes(torch.relu(x * gain + shift), act_scale)
+    xb = h.bfloat16()
+    qx = _codes(h, act_scale)
     bare = {"float32 product alone": lambda: x @ w, "bfloat16 product alone": lambda: xb @ wb,
             "int8 -> int32 product alone": lambda: torch._int_mm(qx, qws)}
     layers = {"float32 (baseline)": f32, "bfloat16": bf16, "int8, dynamic per-row scales":

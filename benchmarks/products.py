@@ -69,6 +69,13 @@ def main() -> None:
         sx = h.amax(dim=1, keepdim=True).clamp_min(1e-12) / 127.0
         return torch._int_mm(_codes(h, sx), qw).float() * sx * sw
 
+    def int8_dynamic_channel(x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(x * gain + shift)
+        sc = h.amax(dim=0).clamp_min(1e-12) / 255.0
+        q, sq = _column_codes(sc[:, None] * w)
+        codes = (torch.round(h / sc) - 128).to(torch.int8)
+        return (torch._int_mm(codes, q) + 128 * q.sum(0, dtype=torch.int32)).float() * sq
+
     def int8_static(x: torch.Tensor) -> torch.Tensor:
         q = torch.round(torch.relu(x * gain_s + shift_s)).clamp(max=127).to(torch.int8)
         return torch._int_mm(q, qws).float() * sws
@@ -78,7 +85,8 @@ def main() -> None:
     bare = {"float32 product alone": lambda: x @ w, "bfloat16 product alone": lambda: xb @ wb,
             "int8 -> int32 product alone": lambda: torch._int_mm(qx, qws)}
     layers = {"float32 (baseline)": f32, "bfloat16": bf16, "int8, dynamic per-row scales":
-              int8_dynamic, "int8, static per-channel scales folded into W": int8_static}
+              int8_dynamic, "int8, dynamic per-channel scales, zero point":
+              int8_dynamic_channel, "int8, static per-channel scales folded into W": int8_static}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), layer "
           f"relu(affine(x)) @ W, x ({args.rows} x 128), W (128 x 128), compiled\n")
     print("| variant | ms | time vs float32 layer | relative error vs float64 |")

@@ -56,8 +56,10 @@ def pcdkit_backbones() -> list[PluginSpec]:
                       "CPUs, CUDA), float32 elsewhere, and split feature graphs (README "
                       "\"Benchmarks\")"),
                 Param("matmul_precision",
-                      Literal["auto", "float32", "bfloat16", "bfloat16-rounded"], "auto",
-                      "hidden products' arithmetic, overriding the preset; bfloat16-rounded: "
+                      Literal["auto", "float32", "bfloat16", "bfloat16-rounded", "int8"], "auto",
+                      "hidden products' arithmetic, overriding the preset; int8: int8 x int8 "
+                      "-> int32 products (activations coded per channel, weights per output "
+                      "channel); bfloat16-rounded: "
                       "bfloat16 inputs and results, multiplied in float32 (bfloat16's numbers "
                       "at float32 speed, to measure its effect on any CPU)"),
                 Param("feature_layout", Literal["auto", "reference", "split"], "auto",

@@ -13,7 +13,7 @@ import torch
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud, patch_context, score_with
 from pcdkit.backbones.score_denoise.model import LossSettings, Precision, ScoreDenoiseNet
 from pcdkit.checkpoints import load_checkpoint
-from pcdkit.core.device import native_bfloat16
+from pcdkit.core.arithmetic import fastest_products
 from pcdkit.errors import PcdkitError
 from pcdkit.weights import resolve
 
@@ -129,11 +129,13 @@ class ScoreDenoiser:
 
     def precision_for(self, device: torch.device) -> Precision:
         """The hidden products' arithmetic on ``device``: ``matmul_precision`` when given,
-        else bfloat16 for the ``fast`` preset where the hardware has it, float32 otherwise."""
+        else for the ``fast`` preset the fastest on this machine (float32, bfloat16, or int8
+        when compiled; :func:`pcdkit.core.arithmetic.fastest_products`), float32 otherwise."""
         if self.matmul_precision != "auto":
             return self.matmul_precision  # type: ignore[return-value]
-        fast = self.preset == "fast" and native_bfloat16(device)
-        return "bfloat16" if fast else "float32"
+        if self.preset != "fast":
+            return "float32"
+        return fastest_products(device, self.compiled_inference)  # type: ignore[return-value]
 
     def _attach_heads(self, path: Path, tau: float) -> None:
         from pcdkit.heads.igo_score_denoise import IGOHeads

@@ -291,8 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passes", type=int, default=1,
                    help=f"denoising passes, 1 to {MAX_PASSES} (2 for 3%% noise)")
     p.add_argument("--preset", choices=["fast", "faithful"], default="fast",
-                   help="fast: bfloat16 products where the hardware has them and split feature "
-                        "graphs; faithful: the reference's float32 arithmetic (default: fast)")
+                   help="fast: the products' arithmetic measured fastest on this machine "
+                        "(float32, bfloat16, or int8 when compiled) and split feature graphs; "
+                        "faithful: the reference's float32 arithmetic (default: fast)")
     p.add_argument("--compile", action="store_true",
                    help="run the score network through torch.compile: a one-off compilation "
                         "(tens of seconds, cached on disk), then faster clouds; for folders and "

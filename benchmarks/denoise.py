@@ -15,13 +15,18 @@ cost linear in N); time relative to the first variant in the same process; the p
 resident memory while the variant ran (sampled every 2 ms from /proc; empty elsewhere); the
 hidden products' arithmetic the variant resolved to on this device. The public reference
 implementation needs about 100 s for one 10K cloud on this project's 2-core CPU
-(shared/notes/dependencies.md).
+(shared/notes/dependencies.md). ``--profile N`` runs each variant once more per size under
+cProfile and prints the N pcdkit functions with the most cumulative time (where a cloud's
+seconds go: products, neighbour search, feature graphs, farthest-point sampling).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
 import statistics
 import threading
 import time
@@ -84,6 +89,8 @@ def main() -> None:
     ap.add_argument("--variant", action="append", type=_variant,
                     help="NAME:key=value,... (default: faithful:preset=faithful and "
                          "fast:preset=fast)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="after the timings, profile each variant once per size: top N functions")
     args = ap.parse_args()
     variants = args.variant or [("faithful", {"preset": "faithful"}), ("fast", {"preset": "fast"})]
     device = resolve_device(args.device)
@@ -120,6 +127,8 @@ def main() -> None:
             mb = f"{peaks[name] / 2**20:,.0f}" if peaks[name] else ""
             print(f"| {name} | {model.precision_for(device)} | {n:,} | {t:.1f} | {per:.2f} | "
                   f"{per / base:.2f} | {t / first:.2f} | {mb} |", flush=True)
+        for name, model in models[: len(models) if args.profile else 0]:
+            print(f"\ncProfile, {name}, {n:,} points:\n{_profiled(model, noisy, args.profile)}")
 
 
 def _timed(model: object, noisy: torch.Tensor, device: torch.device) -> tuple[float, int]:
@@ -133,6 +142,15 @@ def _timed(model: object, noisy: torch.Tensor, device: torch.device) -> tuple[fl
             torch.cuda.synchronize()
         t = time.perf_counter() - start
     return t, peak[0]
+
+
+def _profiled(model: object, noisy: torch.Tensor, top: int) -> str:
+    """The ``top`` pcdkit functions by cumulative time while ``model`` denoises ``noisy``."""
+    prof = cProfile.Profile()
+    prof.runcall(model.denoise, noisy)
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats("pcdkit", top)
+    return out.getvalue().split("\n", 6)[-1]  # drop pstats' header lines
 
 
 if __name__ == "__main__":

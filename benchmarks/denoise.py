@@ -127,8 +127,10 @@ def main() -> None:
             mb = f"{peaks[name] / 2**20:,.0f}" if peaks[name] else ""
             print(f"| {name} | {model.precision_for(device)} | {n:,} | {t:.1f} | {per:.2f} | "
                   f"{per / base:.2f} | {t / first:.2f} | {mb} |", flush=True)
-        for name, model in models[: len(models) if args.profile else 0]:
-            print(f"\ncProfile, {name}, {n:,} points:\n{_profiled(model, noisy, args.profile)}")
+        if args.profile:
+            for name, model in models:
+                print(f"\ncProfile, {name}, {n:,} points:\n"
+                      f"{_profiled(model, noisy, args.profile)}")
 
 
 def _timed(model: object, noisy: torch.Tensor, device: torch.device) -> tuple[float, int]:

@@ -108,7 +108,8 @@ class TrainableHeads(HeadSet, Protocol):
     """``head`` for ``train-denoiser``: IGO heads that also assemble the training module."""
 
     def combine(self, backbone: torch.nn.Module, alpha: float) -> torch.nn.Module:
-        """A module holding ``backbone`` and the heads whose call ``(noisy, clean, generator,
+        """A module holding ``backbone`` and the heads (attributes ``.backbone``, ``.heads``:
+        the job exports both from its weight average) whose call ``(noisy, clean, generator,
         intermediates={tau: x_tau})`` is alpha * L(x_t) + (1 - alpha) * sum_tau L(x_tau)."""
         ...
 

@@ -88,6 +88,43 @@ def test_igo_training_runs_from_yaml_and_tracks_diversity(tmp_path: Path) -> Non
         registry.create("backbone", "score-denoise", settings | {"tau": 0.25})
 
 
+def test_exported_heads_are_the_weight_average_paired_with_the_exported_backbone(
+        tmp_path: Path) -> None:
+    cfg = TINY_TRAIN | {
+        "job": TINY_TRAIN["job"] | {"alpha": 0.8, "lr": 1e-2, "ema_decay": 0.5,
+                                    "freeze_batchnorm": True},
+        "head": {"plugin": "igo-score-denoise", "taus": [0.5]},
+        "corruption": {"plugin": "pointcloud-em", "std": 0.02},
+    }
+    run, _ = run_pipeline(pipeline.validate(cfg), out=tmp_path / "igo", quiet=True)
+    ckpts = run.path / "checkpoints"
+    state = torch.load(ckpts / "last.pt", weights_only=True)
+    raw = {k.removeprefix("heads."): v for k, v in state["model"].items()
+           if k.startswith("heads.")}
+    heads, best = load_checkpoint(ckpts / "heads.pt"), load_checkpoint(ckpts / "best-heads.pt")
+    model = load_checkpoint(ckpts / "model.pt")
+    assert heads.extra["step"] == model.extra["step"] == 4 and best.extra["step"] == 4
+    key = next(k for k in heads.state_dict if k.startswith("decoders"))
+    # lr 1e-2 for 4 steps moves the raw heads; the average (decay 0.5) trails them
+    assert not torch.allclose(heads.state_dict[key], raw[key])
+    assert torch.equal(best.state_dict[key], heads.state_dict[key])
+
+
+def test_output_lr_also_paces_the_intermediate_decoders() -> None:
+    net = ScoreDenoiseNet()
+    heads = registry.get("head", "igo-score-denoise").create({"taus": [0.25, 0.5]},
+                                                             backbone=net)
+    job = registry.create("job", "train-denoiser", {"output_lr": 1e-5})
+    groups = job._param_groups(heads.combine(net, 0.8), net, heads, None)
+    slow = {id(p) for p in groups[1]["params"]}
+    assert groups[1]["lr"] == 1e-5
+    for tau in heads.taus:
+        enc, dec = heads.pair(tau)
+        assert all(id(p) in slow for p in dec.parameters())
+        assert not any(id(p) in slow for p in enc.parameters())
+    assert all(id(p) in slow for p in net.output_layer.parameters())
+
+
 class _FinalOnly:
     """A corruption that returns only the final iterate (no intermediates)."""
 

@@ -171,8 +171,9 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Param("freeze_batchnorm", bool, False,
                       "keep BatchNorm running statistics fixed (fine-tuning)"),
                 Param("output_lr", float | None, None,
-                      "Adam learning rate of the network's output layer (default: lr; needs "
-                      "a backbone whose network has `output_layer`)",
+                      "Adam learning rate of the network's output layer and of IGO's D_tau "
+                      "that replaces it (default: lr; needs a backbone whose network has "
+                      "`output_layer`)",
                       minimum=0.0),
                 Param("bn_recalibration", int, 0,
                       "training batches that re-estimate BatchNorm statistics before each "

@@ -141,7 +141,7 @@ class TrainDenoiserJob:
             ctx.run.log.info("IGO parameter overhead: %s", heads.overhead(net))
         trained.to(device)
         self._train_mode(trained)
-        opt = torch.optim.Adam(self._param_groups(trained, net, ctx), lr=s.lr)
+        opt = torch.optim.Adam(self._param_groups(trained, net, heads, ctx), lr=s.lr)
         trainer = Trainer(ctx, s.training(), {"model": trained}, opt,
                           generator=ctx.generator_for("training"),
                           fields=self._fields(heads, net),
@@ -196,6 +196,8 @@ class TrainDenoiserJob:
                 if ctx.is_primary:
                     self._export(backbone, evaluated, run / "checkpoints" / "best.pt", done,
                                  {"validation": figures})
+                    if heads is not None:
+                        _save_heads(trainer.averaged, run / "checkpoints" / "best-heads.pt", done)
                     ctx.run.log.info("step %d: best validation so far %s", done, figures)
             return row
 
@@ -204,10 +206,7 @@ class TrainDenoiserJob:
             self._export(backbone, network, run / "checkpoints" / "model.pt", done,
                          {"best_val_cd": trainer.extra["best_val_cd"]})
             if heads is not None:
-                save_checkpoint(Checkpoint("igo-score-denoise-heads", heads.state_dict(),
-                                           config={"taus": list(heads.taus)},
-                                           extra={"step": done}),
-                                run / "checkpoints" / "heads.pt", overwrite=True)
+                _save_heads(trainer.averaged, run / "checkpoints" / "heads.pt", done)
 
         last = trainer.fit(loss, evaluate=evaluate, on_checkpoint=on_checkpoint,
                            on_log=(lambda: heads.diversity(net)) if heads is not None else None,
@@ -240,20 +239,24 @@ class TrainDenoiserJob:
         inter = {t: torch.cat([p[2][t] for p in sets]) for t in taus}
         return torch.cat([p[0] for p in sets]), torch.cat([p[1] for p in sets]), inter
 
-    def _param_groups(self, trained: torch.nn.Module, net: torch.nn.Module,
+    def _param_groups(self, trained: torch.nn.Module, net: torch.nn.Module, heads: Any,
                       ctx: JobContext) -> list[dict]:
         # Adam moves every weight by about lr per step whatever its gradient's scale; the output
         # layer maps O(1) BatchNorm'd activations onto scores of size ~0.01, so at lr 1e-3 its
-        # steps alone are larger than the targets (measured: loss stays at the zero-score level)
+        # steps alone are larger than the targets (measured: loss stays at the zero-score level).
+        # IGO's D_tau replaces that layer for x_tau, so it takes the same rate.
         if self.s.output_lr is None:
             return [{"params": list(trained.parameters())}]
         layer = getattr(net, "output_layer", None)
         if not isinstance(layer, torch.nn.Module):
             raise PcdkitError(f"job.output_lr: the network of {ctx.section('backbone').spec.origin}"
                               " has no `output_layer`; remove job.output_lr")
-        out = {id(p) for p in layer.parameters()}
+        outputs = list(layer.parameters())
+        for tau in heads.taus if heads is not None else ():
+            outputs += list(heads.pair(tau)[1].parameters())
+        out = {id(p) for p in outputs}
         return [{"params": [p for p in trained.parameters() if id(p) not in out]},
-                {"params": list(layer.parameters()), "lr": self.s.output_lr}]
+                {"params": outputs, "lr": self.s.output_lr}]
 
     def _recalibrated(self, net: torch.nn.Module, clouds: list[torch.Tensor],
                       device: torch.device, gen: torch.Generator) -> torch.nn.Module:
@@ -352,6 +355,15 @@ def _network(trained: torch.nn.Module, heads: Any) -> torch.nn.Module:
     """The backbone network inside the trained module (the IGO module holds it as
     ``backbone``)."""
     return trained.backbone if heads is not None else trained
+
+
+def _save_heads(trained: torch.nn.Module, path: Path, step: int) -> None:
+    """The heads of ``trained`` (the combined IGO module whose backbone is exported beside
+    them: with ``ema_decay`` the average, so heads and backbone are the same step's pair)."""
+    heads = trained.heads
+    save_checkpoint(Checkpoint("igo-score-denoise-heads", heads.state_dict(),
+                               config={"taus": list(heads.taus)}, extra={"step": step}), path,
+                    overwrite=True)
 
 
 def _max_rank_difference(net: torch.nn.Module) -> float:

@@ -14,7 +14,10 @@ products beside them:
   from the channel maxima of each call with a zero point, folded into W, and the weights'
   rounding corrected at the activations' mean (``_int8_product``);
 - int8, static: fixed per-channel activation scales (calibrated once, here on the input
-  itself) folded into W's rows, so the element-wise pass only rounds (no reduction).
+  itself) folded into W's rows, so the element-wise pass only rounds (no reduction);
+- int8, oneDNN: u8 codes of one scale per call (the activation's maximum) and oneDNN's fused
+  int8 linear (``torch.ops.onednn.qlinear_pointwise``, what PT2E quantisation lowers to on
+  x86), which dequantises into its float32 output itself.
 
 Columns: best-of-``repeats`` milliseconds, time relative to float32, and the relative
 Frobenius error of the layer's output against float64.
@@ -81,13 +84,37 @@ def main() -> None:
         q = torch.round(torch.relu(x * gain_s + shift_s)).clamp(max=127).to(torch.int8)
         return torch._int_mm(q, qws).float() * sws
 
+    # oneDNN's fused int8 linear (what PT2E quantisation lowers to on x86): u8 activation codes
+    # of one per-call scale (ReLU output: zero point 0), s8 weights per output channel, the
+    # float32 result written by the kernel itself
+    w_out = w.T.contiguous()  # (out, in), oneDNN's layout
+    w_scale = w_out.abs().amax(1) / 127.0
+    packed = torch.ops.onednn.qlinear_prepack(
+        torch.round(w_out / w_scale[:, None]).to(torch.int8), [args.rows, 128])
+    zero = torch.zeros(128, dtype=torch.long)
+
+    @torch.compiler.disable  # inductor lowers this op only for frozen (constant) weights
+    def qlinear(codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return torch.ops.onednn.qlinear_pointwise.tensor(
+            codes, scale, torch.zeros((), dtype=torch.long), packed, w_scale, zero, None, 1.0, 0,
+            torch.float32, "none", [], "")
+
+    def int8_onednn(x: torch.Tensor) -> torch.Tensor:
+        a = torch.relu(x * gain + shift)
+        scale = a.amax().clamp_min(1e-30) / 255.0
+        return qlinear(torch.round(a / scale).to(torch.uint8), scale)
+
+    u8 = torch.round(h / (h.amax() / 255.0)).to(torch.uint8)
+    u8_scale = h.amax() / 255.0
     xb = h.bfloat16()
     qx = _codes(h, act_scale)
     bare = {"float32 product alone": lambda: x @ w, "bfloat16 product alone": lambda: xb @ wb,
-            "int8 -> int32 product alone": lambda: torch._int_mm(qx, qws)}
+            "int8 -> int32 product alone": lambda: torch._int_mm(qx, qws),
+            "oneDNN int8 linear alone (u8 x s8 -> float32)": lambda: qlinear(u8, u8_scale)}
     layers = {"float32 (baseline)": f32, "bfloat16": bf16, "int8, dynamic per-row scales":
               int8_dynamic, "int8, per-channel scales + bias correction (matmul_precision int8)":
-              int8_dynamic_channel, "int8, static per-channel scales folded into W": int8_static}
+              int8_dynamic_channel, "int8, static per-channel scales folded into W": int8_static,
+              "int8, oneDNN fused linear, one scale per call": int8_onednn}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), layer "
           f"relu(affine(x)) @ W, x ({args.rows} x 128), W (128 x 128), compiled\n")
     print("| variant | ms | time vs float32 layer | relative error vs float64 |")

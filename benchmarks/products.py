@@ -104,8 +104,8 @@ def main() -> None:
         scale = a.amax().clamp_min(1e-30) / 255.0
         return qlinear(torch.round(a / scale).to(torch.uint8), scale)
 
-    u8 = torch.round(h / (h.amax() / 255.0)).to(torch.uint8)
     u8_scale = h.amax() / 255.0
+    u8 = torch.round(h / u8_scale).to(torch.uint8)
     xb = h.bfloat16()
     qx = _codes(h, act_scale)
     bare = {"float32 product alone": lambda: x @ w, "bfloat16 product alone": lambda: xb @ wb,

@@ -87,17 +87,16 @@ def main() -> None:
     # oneDNN's fused int8 linear (what PT2E quantisation lowers to on x86): u8 activation codes
     # of one per-call scale (ReLU output: zero point 0), s8 weights per output channel, the
     # float32 result written by the kernel itself
-    w_out = w.T.contiguous()  # (out, in), oneDNN's layout
-    w_scale = w_out.abs().amax(1) / 127.0
-    packed = torch.ops.onednn.qlinear_prepack(
-        torch.round(w_out / w_scale[:, None]).to(torch.int8), [args.rows, 128])
-    zero = torch.zeros(128, dtype=torch.long)
+    # W's per-column codes (qw, sw above) are per output channel in oneDNN's (out, in) layout
+    packed = torch.ops.onednn.qlinear_prepack(qw.T.contiguous(), [args.rows, 128])
+    w_scale, w_zero = sw.reshape(-1), torch.zeros(128, dtype=torch.long)
+    x_zero = torch.zeros((), dtype=torch.long)
 
     @torch.compiler.disable  # inductor lowers this op only for frozen (constant) weights
     def qlinear(codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         return torch.ops.onednn.qlinear_pointwise.tensor(
-            codes, scale, torch.zeros((), dtype=torch.long), packed, w_scale, zero, None, 1.0, 0,
-            torch.float32, "none", [], "")
+            codes, scale, x_zero, packed, w_scale, w_zero, None, 1.0, 0, torch.float32, "none",
+            [], "")
 
     def int8_onednn(x: torch.Tensor) -> torch.Tensor:
         a = torch.relu(x * gain + shift)

@@ -20,29 +20,29 @@ def test_a_remembered_choice_is_reused_without_measuring(tmp_path: Path,
     if not native_bfloat16(CPU):
         pytest.skip("only float32 is offered on this CPU: nothing is measured")
     cache = tmp_path / "arithmetic.json"
-    first = fastest_products(CPU, compiled=False, cache=cache)
+    first = fastest_products(CPU, int8_fused=False, cache=cache)
     (key, value), = json.loads(cache.read_text()).items()
-    assert value == first and "eager" in key and torch.__version__ in key
+    assert value == first and "unfused" in key and torch.__version__ in key
     cache.write_text(json.dumps({key: "float32" if first != "float32" else "bfloat16"}))
 
     def refuse(_: object) -> str:
         raise AssertionError("measured again")
 
     monkeypatch.setattr(arithmetic, "_measure", refuse)
-    assert fastest_products(CPU, compiled=False, cache=cache) != first  # the file decides
+    assert fastest_products(CPU, int8_fused=False, cache=cache) != first  # the file decides
 
 
-def test_int8_is_offered_to_compiled_inference_only(tmp_path: Path) -> None:
-    eager = fastest_products(CPU, compiled=False, cache=tmp_path / "a.json")
+def test_int8_is_offered_only_where_its_quantisation_is_fused(tmp_path: Path) -> None:
+    eager = fastest_products(CPU, int8_fused=False, cache=tmp_path / "a.json")
     assert eager != "int8"  # eager int8 pays unfused quantisation passes
-    compiled = fastest_products(CPU, compiled=True, cache=tmp_path / "a.json")
+    compiled = fastest_products(CPU, int8_fused=True, cache=tmp_path / "a.json")
     assert compiled in ("float32", "bfloat16") + (("int8",) if int8_products(CPU) else ())
 
 
 def test_an_unreadable_or_foreign_cache_is_measured_again(tmp_path: Path) -> None:
     cache = tmp_path / "arithmetic.json"
     cache.write_text("{not json")
-    assert fastest_products(CPU, compiled=True, cache=cache) in ("float32", "bfloat16", "int8")
+    assert fastest_products(CPU, int8_fused=True, cache=cache) in ("float32", "bfloat16", "int8")
     cache.write_text(json.dumps({"some key": "float16"}))
     assert arithmetic._read(cache) == {}  # unknown arithmetic names are ignored
 
@@ -50,4 +50,4 @@ def test_an_unreadable_or_foreign_cache_is_measured_again(tmp_path: Path) -> Non
 def test_devices_other_than_the_cpu_are_not_measured() -> None:
     # decided by the device's capability alone (CUDA: bfloat16 where supported); none here
     meta = torch.device("meta")
-    assert fastest_products(meta, compiled=True) == "float32"
+    assert fastest_products(meta, int8_fused=True) == "float32"

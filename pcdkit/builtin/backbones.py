@@ -51,15 +51,17 @@ def pcdkit_backbones() -> list[PluginSpec]:
                 Param("tau", float | None, None,
                       "denoise through E_tau / D_tau of this tau instead of E_T / D_T"),
                 Param("preset", Literal["fast", "faithful"], "fast",
-                      "inference arithmetic: faithful = float32, the reference's; fast = "
-                      "bfloat16 hidden products where the hardware has them (AVX512-BF16 / AMX "
-                      "CPUs, CUDA), float32 elsewhere, and split feature graphs (README "
-                      "\"Benchmarks\")"),
+                      "inference arithmetic: faithful = float32, the reference's; fast = the "
+                      "hidden products' arithmetic measured fastest here (float32, bfloat16, or "
+                      "int8 in the hand-fused kernel on AVX512-VNNI CPUs) and split feature "
+                      "graphs (README \"Benchmarks\")"),
                 Param("matmul_precision",
-                      Literal["auto", "float32", "bfloat16", "bfloat16-rounded", "int8"], "auto",
+                      Literal["auto", "float32", "bfloat16", "bfloat16-rounded", "int8",
+                              "int8-fused"], "auto",
                       "hidden products' arithmetic, overriding the preset; int8: int8 x int8 "
                       "-> int32 products (activations coded per channel, weights per output "
-                      "channel); bfloat16-rounded: "
+                      "channel); int8-fused: the same codes per tile of rows in one hand-fused "
+                      "CPU kernel (AVX512-VNNI; built on first use); bfloat16-rounded: "
                       "bfloat16 inputs and results, multiplied in float32 (bfloat16's numbers "
                       "at float32 speed, to measure its effect on any CPU)"),
                 Param("feature_layout", Literal["auto", "reference", "split"], "auto",

@@ -6,11 +6,12 @@ product took 3.33 ms in bfloat16, about half of float32's time; on an Intel Xeon
 took 7.48 ms in bfloat16 against 4.71 ms in float32, and 1.22 ms in int8 (benchmarks/products.py,
 README "Benchmarks"). So the choice is measured, not guessed from flags: the bare product in each
 arithmetic the device offers, best of several runs, a less precise arithmetic taken only when it
-is at least ``MARGIN`` faster than the more precise one chosen so far. int8 is offered only to
-compiled inference: its quantisation is several element-wise passes that only inductor fuses
-(eager, it cost 2.3x the float32 time per cloud). The result is remembered per CPU model, torch
-version, thread count and compilation in ``$PCDKIT_CACHE/arithmetic.json``, so one machine keeps
-its arithmetic from run to run; delete the file to measure again.
+is at least ``MARGIN`` faster than the more precise one chosen so far. int8 is offered only where
+its quantisation is fused into the products (compiled inference, or a hand-fused kernel such as
+score-denoise's): unfused, its element-wise passes cost 2.3x the float32 time per cloud. The
+result is remembered per CPU model, torch version, thread count and that condition in
+``$PCDKIT_CACHE/arithmetic.json``, so one machine keeps its arithmetic from run to run; delete
+the file to measure again.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def int8_products(device: torch.device) -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
-def fastest_products(device: torch.device, compiled: bool, cache: Path | None = None) -> str:
+def fastest_products(device: torch.device, int8_fused: bool, cache: Path | None = None) -> str:
     """``float32``, ``bfloat16`` or ``int8``: the fastest product arithmetic on ``device``.
 
     CUDA takes bfloat16 where supported; a CPU is measured once (see the module docstring)
@@ -50,12 +51,12 @@ def fastest_products(device: torch.device, compiled: bool, cache: Path | None = 
     candidates = ["float32"]
     if native_bfloat16(device):
         candidates.append("bfloat16")
-    if compiled and int8_products(device):
+    if int8_fused and int8_products(device):
         candidates.append("int8")
     if len(candidates) == 1:
         return "float32"
     key = (f"{_cpu_model()} | torch {torch.__version__} | {torch.get_num_threads()} threads | "
-           f"{'compiled' if compiled else 'eager'}")
+           f"{'int8 fused' if int8_fused else 'int8 unfused'}")
     path = cache or _default_cache()
     known = _read(path)
     if key not in known:

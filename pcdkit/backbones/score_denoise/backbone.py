@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud, patch_context, score_with
+from pcdkit.backbones.score_denoise.kernels import vnni_available
 from pcdkit.backbones.score_denoise.model import LossSettings, Precision, ScoreDenoiseNet
 from pcdkit.checkpoints import load_checkpoint
 from pcdkit.core.arithmetic import fastest_products
@@ -130,12 +131,16 @@ class ScoreDenoiser:
     def precision_for(self, device: torch.device) -> Precision:
         """The hidden products' arithmetic on ``device``: ``matmul_precision`` when given,
         else for the ``fast`` preset the fastest on this machine (float32, bfloat16, or int8
-        when compiled; :func:`pcdkit.core.arithmetic.fastest_products`), float32 otherwise."""
+        where its quantisation is fused: :func:`pcdkit.core.arithmetic.fastest_products`;
+        int8 runs as ``int8-fused``, the hand-fused kernel, on CPUs with AVX512-VNNI, and
+        compiled elsewhere), float32 otherwise."""
         if self.matmul_precision != "auto":
             return self.matmul_precision  # type: ignore[return-value]
         if self.preset != "fast":
             return "float32"
-        return fastest_products(device, self.compiled_inference)  # type: ignore[return-value]
+        kernel = device.type == "cpu" and vnni_available()
+        chosen = fastest_products(device, int8_fused=kernel or self.compiled_inference)
+        return "int8-fused" if chosen == "int8" and kernel else chosen  # type: ignore[return-value]
 
     def _attach_heads(self, path: Path, tau: float) -> None:
         from pcdkit.heads.igo_score_denoise import IGOHeads

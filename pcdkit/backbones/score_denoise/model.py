@@ -18,17 +18,22 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pcdkit.backbones.score_denoise.kernels import fused_int8
 from pcdkit.geometry.knn import gather_neighbours, knn_indices
 
 #: arithmetic of the inference path's hidden products (see :meth:`ScoreNet.forward`)
-Precision = Literal["float32", "bfloat16", "bfloat16-rounded", "int8"]
+Precision = Literal["float32", "bfloat16", "bfloat16-rounded", "int8", "int8-fused"]
 TrainingPrecision = Literal["float32", "bfloat16"]
+#: rows per tile of the fused int8 kernel: net, activations, codes and sums of a tile (~1.3 MB)
+#: stay in a 2 MB L2; codes per tile of 1,024 rows (256 frames of 4 neighbours)
+_FUSED_TILE = 1024
 
 
 class FCLayer(nn.Module):
@@ -250,11 +255,19 @@ class ScoreNet(nn.Module):
         multiplies in float32: bfloat16's numbers up to the order of the float32 sums, at
         float32 speed (to measure bfloat16's effect on any CPU); ``int8`` codes activations per
         channel and weights per output channel for int8 x int8 -> int32 products
-        (:func:`_int8_product`; AVX512-VNNI and AMX-INT8 CPUs run them fastest).
+        (:func:`_int8_product`; AVX512-VNNI and AMX-INT8 CPUs run them fastest); ``int8-fused``
+        runs the whole network in one hand-fused kernel over L2-sized row tiles (per-tile
+        channel codes, :mod:`pcdkit.backbones.score_denoise.kernels`) on CPUs with
+        AVX512-VNNI, and ``int8``'s path where the kernel cannot run (another device or dtype).
         """
         cond = self.condition(feat) if cond is None else cond
         last = self.conv_out if last is None else last
         if not self.training and not torch.is_grad_enabled():
+            if precision == "int8-fused":
+                kernel = fused_int8() if offsets.device.type == "cpu" else None
+                if kernel is not None and offsets.dtype == torch.float32:
+                    return _fused_eval_forward(kernel, self, offsets, cond, last)
+                precision = "int8"
             infer = _compiled_eval_forward() if self.compiled_inference else _eval_forward
             return infer(self, offsets, cond, last, precision)
         fn = _compiled_train_forward() if self.compiled_training else _train_forward
@@ -316,6 +329,30 @@ def _eval_forward(model: ScoreNet, offsets: torch.Tensor, cond: list[torch.Tenso
     lo, hi, scale, shift = _relu_affine(model.bn_out)
     w, b = _fold(last, scale, shift)
     out = torch.addmm(b, torch.clamp(net, lo, hi, out=clamped), w.T)
+    return out.view(M, K, 3)
+
+
+def _fused_eval_forward(kernel: ModuleType, model: ScoreNet, offsets: torch.Tensor,
+                        cond: list[torch.Tensor], last: nn.Conv1d, tile: int = _FUSED_TILE
+                        ) -> torch.Tensor:
+    """Inference-mode score net in the fused int8 kernel, codes per ``tile`` rows of the M * K
+    offsets: offsets (M, K, 3) -> (M, K, 3)."""
+    M, K, _ = offsets.shape
+    convs = [model.conv_p] + [b.fc_c for b in model.blocks]
+    wxyz = torch.stack([_split_conv(conv, 3)[0].T for conv in convs]).contiguous()
+    aff, w0, b0 = [], [], []
+    for block in model.blocks:
+        aff.append(torch.stack(_bn_affine(block.bn_0)))
+        s1, t1 = _bn_affine(block.bn_1)  # bn_1 folded into fc_0's rows
+        w0.append(block.fc_0.weight[..., 0] * s1[:, None])
+        b0.append(block.fc_0.bias * s1 + t1)
+    w1 = torch.stack([b.fc_1.weight[..., 0] for b in model.blocks]).contiguous()
+    b1 = torch.stack([b.fc_1.bias for b in model.blocks])
+    out = kernel.score_net_int8(
+        offsets.reshape(M * K, 3).contiguous(), K, [c.contiguous() for c in cond], wxyz,
+        torch.stack(aff), torch.stack(w0), torch.stack(b0), w1, b1,
+        torch.stack(_bn_affine(model.bn_out)), last.weight[..., 0].contiguous(),
+        last.bias.contiguous(), tile)
     return out.view(M, K, 3)
 
 

@@ -1,15 +1,17 @@
-"""Benchmark: the merge's farthest-point sampling and the per-step neighbour search of denoising,
-a baseline revision against today's.
+"""Benchmark: the merge's farthest-point sampling, the per-step neighbour search of denoising and
+the gathers of neighbours, a baseline revision against today's.
 
 Run (from a git checkout): ``python benchmarks/geometry.py [--baseline REV] [--repeats 5]``.
 Inputs are what one 10K cloud's denoising hands these functions: FPS of 30,000 merged patch
 points (three overlapping copies of a noisy 10K genus-2 cloud, jittered) back to 10,000, and the
-4 nearest current points of each noisy point in a batch of 8 patches of 1000 points. Both run
-in one process, one after the other; columns: median seconds, speed-up over the baseline, and
-whether the result is identical (indices equal).
+4 nearest current points of each noisy point in a batch of 8 patches of 1000 points, and the
+gathers that read neighbours' rows (the step's 4 offsets; a feature graph's 16 neighbours of 24
+channels). All run in one process, one after the other; columns: median seconds, speed-up over
+the baseline, and whether the result is identical.
 
-Baseline: ``pcdkit/geometry/{fps,knn}.py`` at ``REV`` (default ``6171657``: FPS with a Python
-heap, neighbour search that always recomputed distances).
+Baseline: ``pcdkit/geometry/{fps,knn}.py`` at ``REV`` (default ``f7eb49e``: patches searched one
+after the other, gathers by advanced indexing; ``6171657`` for session 16's levers, FPS with a
+Python heap and a neighbour search that always recomputed distances).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from baseline import module_at
 from pcdkit.datasets.base import sample_surface
 from pcdkit.datasets.procedural import make_mesh
 from pcdkit.geometry.fps import farthest_point_sampling
-from pcdkit.geometry.knn import knn_indices
+from pcdkit.geometry.knn import gather_neighbours, knn_indices
 from pcdkit.geometry.patches import extract_patches
 
 
@@ -43,7 +45,7 @@ def _median_time(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[float, t
 def main() -> None:
     """Print a Markdown table of the two operations' times."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--baseline", default="6171657", help="git revision of the baseline")
+    ap.add_argument("--baseline", default="f7eb49e", help="git revision of the baseline")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,6 +59,9 @@ def main() -> None:
                         for _ in range(3)])
     patches, _ = extract_patches(noisy, 8, 1000, backend="scipy")
     moved = patches + 0.01 * torch.randn(patches.shape, generator=gen)
+    steps = knn_indices(patches, moved, 4, backend="scipy")
+    features = torch.randn(8, 1000, 24, generator=gen)
+    graph = torch.randint(0, 1000, (8, 1000, 16), generator=gen)
     cases = {
         "FPS 30,000 -> 10,000": (
             lambda: old_fps.farthest_point_sampling(merged, 10_000, backend="scipy"),
@@ -64,6 +69,12 @@ def main() -> None:
         "4-NN, 8 patches x 1000": (
             lambda: old_knn.knn(patches, moved, 4, backend="scipy")[1],
             lambda: knn_indices(patches, moved, 4, backend="scipy")),
+        "gather 4 of 1000 points, 8 patches": (
+            lambda: old_knn.gather_neighbours(moved, steps),
+            lambda: gather_neighbours(moved, steps)),
+        "gather 16 of 1000 x 24 channels, 8 patches": (
+            lambda: old_knn.gather_neighbours(features, graph),
+            lambda: gather_neighbours(features, graph)),
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)\n")
     print("| operation | baseline s | today s | speed-up | identical |")

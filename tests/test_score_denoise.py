@@ -18,7 +18,6 @@ import yaml
 from pcdkit.backbones.score_denoise.backbone import DEFAULT_CHECKPOINT, load_network
 from pcdkit.backbones.score_denoise.convert import convert_reference
 from pcdkit.backbones.score_denoise.denoise import denoise_cloud, denoise_patches
-from pcdkit.backbones.score_denoise.kernels import fused_int8, vnni_available
 from pcdkit.backbones.score_denoise.model import FCLayer, ScoreDenoiseNet, ScoreNet, _int8_product
 from pcdkit.checkpoints import load_checkpoint
 from pcdkit.cli import main
@@ -29,7 +28,9 @@ from pcdkit.core.runner import run_pipeline
 from pcdkit.datasets.procedural import make_mesh
 from pcdkit.errors import PcdkitError
 from pcdkit.geometry import normalize_unit_sphere, sample_mesh_uniform
+from pcdkit.geometry.backends import has_avx512_kernels
 from pcdkit.io import read_points, write_points
+from pcdkit.kernels import cpu_kernels, vnni_available
 from pcdkit.metrics import point_mesh_distance
 from pcdkit.structures import Mesh
 from tests.conftest import DATA, need
@@ -90,8 +91,8 @@ def test_int8_products_stay_close_to_float32(converted: Path, golden: Path) -> N
     assert err.mean() < 0.05 * moved.mean() and err.max() < 0.04
 
 
-@pytest.mark.skipif(fused_int8() is None, reason="needs AVX512-VNNI and a C++ compiler")
-def test_fused_int8_denoising_stays_close_to_float32(converted: Path, golden: Path) -> None:
+@pytest.mark.skipif(cpu_kernels() is None, reason="needs AVX512-VNNI and a C++ compiler")
+def test_cpu_kernels_denoising_stays_close_to_float32(converted: Path, golden: Path) -> None:
     g = np.load(golden / "score_denoise_patch.npz")
     net = load_network(converted)
     out = denoise_patches(net, torch.from_numpy(g["patch"])[None], precision="int8-fused")[0]
@@ -149,6 +150,11 @@ def test_presets_pick_float32_or_the_fastest_arithmetic_measured_here(converted:
     chosen = make({"checkpoint": converted, "preset": "faithful",
                    "matmul_precision": "bfloat16-rounded"})
     assert chosen.precision_for(cpu) == "bfloat16-rounded"
+    # the searches: pcdkit's brute-force kernel in the fast preset where it runs
+    assert make({"checkpoint": converted, "preset": "faithful"}).backend_for(cpu) == "auto"
+    fast_backend = make({"checkpoint": converted}).backend_for(cpu)
+    assert fast_backend == ("avx512" if has_avx512_kernels() else "auto")
+    assert make({"checkpoint": converted, "backend": "scipy"}).backend_for(cpu) == "scipy"
 
 
 def test_fused_inference_path_equals_the_module_path(converted: Path) -> None:

@@ -7,4 +7,4 @@ optional heavy dependencies.
 
 from typing import Literal
 
-GeometryBackend = Literal["auto", "torch", "scipy", "pytorch3d", "pyg"]
+GeometryBackend = Literal["auto", "torch", "scipy", "pytorch3d", "pyg", "avx512"]

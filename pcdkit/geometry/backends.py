@@ -14,8 +14,8 @@ import torch
 
 from pcdkit.errors import PcdkitError
 
-Backend = Literal["auto", "torch", "scipy", "pytorch3d", "pyg"]
-BACKENDS: tuple[str, ...] = ("auto", "torch", "scipy", "pytorch3d", "pyg")
+Backend = Literal["auto", "torch", "scipy", "pytorch3d", "pyg", "avx512"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "scipy", "pytorch3d", "pyg", "avx512")
 
 
 @functools.cache
@@ -42,9 +42,18 @@ def has_scipy() -> bool:
     return _importable("scipy.spatial")
 
 
+def has_avx512_kernels() -> bool:
+    """True where pcdkit's own CPU kernels can run (AVX512-VNNI; built on first use)."""
+    from pcdkit.kernels import vnni_available
+
+    return vnni_available()
+
+
 def available_backends() -> list[str]:
     """Backends usable in this environment (``torch`` always)."""
     out = ["torch"]
+    if has_avx512_kernels():
+        out.append("avx512")
     if has_scipy():
         out.append("scipy")
     if has_pytorch3d():
@@ -56,7 +65,11 @@ def available_backends() -> list[str]:
 
 def pick(backend: str, device: torch.device, op: str, dims: int = 3) -> str:
     """Resolve ``auto`` for an operation (``knn`` or ``fps``) on ``dims``-dimensional points
-    on a device; check the choice."""
+    on a device; check the choice. ``avx512`` (pcdkit's brute-force kNN kernel for small
+    batched point sets, CPU) is a kNN backend: other operations, or another device, resolve
+    as ``auto``."""
+    if backend == "avx512" and (op != "knn" or device.type != "cpu"):
+        backend = "auto"
     if backend not in BACKENDS:
         raise PcdkitError(f"unknown geometry backend {backend!r}; choose from "
                           f"{', '.join(BACKENDS)}")

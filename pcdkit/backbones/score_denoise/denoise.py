@@ -39,7 +39,8 @@ def denoise_patches(
     """
     net.eval()
     P, K, _ = patches.shape
-    feat = net.feature_net(patches, first=encoder, split=split_features).reshape(P * K, -1)
+    feat = net.feature_net(patches, first=encoder, split=split_features,
+                           backend=backend).reshape(P * K, -1)
     cond = net.score_net.condition(feat)  # once per patch, reused by every step
     x = patches.clone()
     for t in range(steps):
@@ -81,7 +82,8 @@ def patch_context(net: ScoreDenoiseNet, points: torch.Tensor, *, patch_size: int
     feats, conds = [], []
     for s in range(0, len(patches), batch_patches):
         p = patches[s:s + batch_patches]
-        feat = net.feature_net(p, first=encoder).reshape(-1, net.feature_net.out_channels)
+        feat = net.feature_net(p, first=encoder, backend=backend).reshape(
+            -1, net.feature_net.out_channels)
         feats.append(feat)
         conds.append(net.score_net.condition(feat))
     return PatchContext(frame, patches, where, feats, conds, batch_patches)

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pcdkit.backbones.score_denoise.kernels import fused_int8
 from pcdkit.geometry.knn import gather_neighbours, knn_indices
+from pcdkit.kernels import cpu_kernels
 
 #: arithmetic of the inference path's hidden products (see :meth:`ScoreNet.forward`)
 Precision = Literal["float32", "bfloat16", "bfloat16-rounded", "int8", "int8-fused"]
@@ -68,11 +68,12 @@ class DenseEdgeConv(nn.Module):
 
     def forward(self, x: torch.Tensor, at: torch.Tensor | None = None,
                 split: bool = False, graph: torch.Tensor | None = None,
-                rerank: bool = True) -> torch.Tensor:
+                rerank: bool = True, backend: str | None = None) -> torch.Tensor:
         """(B, N, C) -> (B, N, C + layers * growth), graph built on ``x`` itself, or on
         ``graph`` (B, N, D) coordinates with the same neighbours, searched as
-        :func:`~pcdkit.geometry.knn.knn_indices` with ``rerank``; with ``at`` (M,) indices,
-        only those points' outputs (B, M, C + layers * growth).
+        :func:`~pcdkit.geometry.knn.knn_indices` with ``rerank`` and ``backend`` (default: the
+        module's); with ``at`` (M,) indices, only those points' outputs (B, M, C + layers *
+        growth).
 
         ``split=True`` never materialises the edge features ``e = [x, n, n - x]`` or the dense
         inputs ``[h_j, ..., h_1, x]``: a linear map splits into per-point parts (computed once
@@ -86,7 +87,7 @@ class DenseEdgeConv(nn.Module):
         centre = x if at is None else x[:, at]
         space = x if graph is None else graph
         idx = knn_indices((space if at is None else space[:, at]).detach(), space.detach(),
-                          self.k + 1, backend=self.backend, rerank=rerank)
+                          self.k + 1, backend=backend or self.backend, rerank=rerank)
         idx = idx[..., 1:]  # drop the nearest: the point itself
         if split:
             return self._split(x, centre, idx)
@@ -139,11 +140,11 @@ class FeatureExtraction(nn.Module):
 
     def forward(self, x: torch.Tensor, first: nn.Module | None = None,
                 at: torch.Tensor | None = None, split: bool = False,
-                fast_graphs: bool = False) -> torch.Tensor:
+                fast_graphs: bool = False, backend: str | None = None) -> torch.Tensor:
         """Per-point features (B, N, 60) of a batch of patches (B, N, 3), or only at the
         points ``at`` (M,) -> (B, M, 60) (the last block then runs for those points alone);
-        ``first`` replaces the first layer (IGO's intermediate encoder E_tau); ``split`` as in
-        :meth:`DenseEdgeConv.forward`.
+        ``first`` replaces the first layer (IGO's intermediate encoder E_tau); ``split`` and
+        ``backend`` (the graphs' search) as in :meth:`DenseEdgeConv.forward`.
 
         ``fast_graphs`` builds the graphs as training may, the same neighbours but for
         near-ties: the first block's in 3-D (:func:`metric_coordinates`), the others ranked by
@@ -156,7 +157,7 @@ class FeatureExtraction(nn.Module):
             layer = first if i == 0 and first is not None else transform
             graph = metric_coordinates(layer, x) if i == 0 and fast_graphs else None
             x = conv(layer(x), at=at if i == last else None, split=split, graph=graph,
-                     rerank=not fast_graphs)
+                     rerank=not fast_graphs, backend=backend)
         return x
 
 
@@ -257,14 +258,14 @@ class ScoreNet(nn.Module):
         channel and weights per output channel for int8 x int8 -> int32 products
         (:func:`_int8_product`; AVX512-VNNI and AMX-INT8 CPUs run them fastest); ``int8-fused``
         runs the whole network in one hand-fused kernel over L2-sized row tiles (per-tile
-        channel codes, :mod:`pcdkit.backbones.score_denoise.kernels`) on CPUs with
+        channel codes, :mod:`pcdkit.kernels`) on CPUs with
         AVX512-VNNI, and ``int8``'s path where the kernel cannot run (another device or dtype).
         """
         cond = self.condition(feat) if cond is None else cond
         last = self.conv_out if last is None else last
         if not self.training and not torch.is_grad_enabled():
             if precision == "int8-fused":
-                kernel = fused_int8() if offsets.device.type == "cpu" else None
+                kernel = cpu_kernels() if offsets.device.type == "cpu" else None
                 if kernel is not None and offsets.dtype == torch.float32:
                     return _fused_eval_forward(kernel, self, offsets, cond, last)
                 precision = "int8"

@@ -1,9 +1,12 @@
-"""Hand-fused CPU kernels of the score network, compiled on first use (issue 14).
+"""Hand-written CPU kernels, compiled on first use (issue 14: score-denoise at 2x the speed).
 
-``score_net_int8.cpp`` runs the whole inference forward over L2-sized row tiles with int8
-products on AVX512-VNNI. It is built by ``torch.utils.cpp_extension.load`` (a C++ compiler is
-needed once, about a minute; the build is cached under ``TORCH_EXTENSIONS_DIR``) and only where
-the CPU has AVX512-VNNI; :func:`fused_int8` returns ``None`` elsewhere so callers fall back.
+``score_net_int8.cpp`` runs the score-denoise network's whole inference forward over L2-sized
+row tiles with int8 products on AVX512-VNNI (``matmul_precision: int8-fused``);
+``knn_brute.cpp`` finds the exact nearest neighbours of small point sets (a patch's 1,000
+points) by brute force in AVX-512 (the ``avx512`` geometry backend). They are built together
+by ``torch.utils.cpp_extension.load`` (a C++ compiler is needed once, about a minute; the build
+is cached under ``TORCH_EXTENSIONS_DIR``), only where the CPU has AVX512-VNNI;
+:func:`cpu_kernels` returns ``None`` elsewhere so callers fall back.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import torch
 
 log = logging.getLogger(__name__)
 
-_SOURCE = Path(__file__).with_name("score_net_int8.cpp")
+_SOURCES = [str(Path(__file__).with_name(f)) for f in
+            ("bindings.cpp", "score_net_int8.cpp", "knn_brute.cpp")]
 # -fopenmp: at::parallel_for is a header template whose OpenMP pragma is compiled here
 _FLAGS = ["-O3", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni",
           "-mfma"]
@@ -29,15 +33,15 @@ def vnni_available() -> bool:
 
 
 @functools.cache
-def fused_int8() -> ModuleType | None:
+def cpu_kernels() -> ModuleType | None:
     """The compiled kernel module, or ``None`` without AVX512-VNNI or a working C++ compiler."""
     if not vnni_available():
         return None
     from torch.utils.cpp_extension import load
 
     try:
-        return load(name="pcdkit_score_net_int8", sources=[str(_SOURCE)],
+        return load(name="pcdkit_cpu_kernels", sources=_SOURCES,
                     extra_cflags=_FLAGS, extra_ldflags=["-fopenmp"], verbose=False)
     except (RuntimeError, OSError) as exc:  # no compiler or headers: the caller falls back
-        log.warning("pcdkit: the fused int8 score network could not be built (%s)", exc)
+        log.warning("pcdkit: the CPU kernels could not be built (%s)", exc)
         return None

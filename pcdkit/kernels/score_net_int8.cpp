@@ -272,7 +272,3 @@ torch::Tensor score_net_int8(torch::Tensor off, int64_t k, std::vector<torch::Te
   });
   return out;
 }
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("score_net_int8", &score_net_int8, "fused int8 score network over row tiles (AVX512-VNNI)");
-}

@@ -292,8 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"denoising passes, 1 to {MAX_PASSES} (2 for 3%% noise)")
     p.add_argument("--preset", choices=["fast", "faithful"], default="fast",
                    help="fast: the products' arithmetic measured fastest on this machine "
-                        "(float32, bfloat16, or int8 when compiled) and split feature graphs; "
-                        "faithful: the reference's float32 arithmetic (default: fast)")
+                        "(float32, bfloat16, or int8: in pcdkit's fused kernel on AVX512-VNNI "
+                        "CPUs, else when compiled), split feature graphs and brute-force "
+                        "searches; faithful: the reference's float32 arithmetic (default: fast)")
     p.add_argument("--compile", action="store_true",
                    help="run the score network through torch.compile: a one-off compilation "
                         "(tens of seconds, cached on disk), then faster clouds; for folders and "

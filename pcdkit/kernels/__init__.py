@@ -28,8 +28,14 @@ _FLAGS = ["-O3", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512d
 
 
 def vnni_available() -> bool:
-    """Whether this CPU has the AVX512-VNNI instructions the int8 kernel is written in."""
+    """Whether this CPU has the AVX512-VNNI instructions the kernels are written in."""
     return bool(torch.cpu._is_avx512_supported() and torch.cpu._is_vnni_supported())
+
+
+def runs_on(device: torch.device) -> bool:
+    """Whether the kernels run for tensors on ``device`` (a CPU with AVX512-VNNI where they
+    build; builds them on first call)."""
+    return device.type == "cpu" and cpu_kernels() is not None
 
 
 @functools.cache
@@ -39,6 +45,7 @@ def cpu_kernels() -> ModuleType | None:
         return None
     from torch.utils.cpp_extension import load
 
+    log.info("pcdkit: loading its CPU kernels (the first time they are compiled: about a minute)")
     try:
         return load(name="pcdkit_cpu_kernels", sources=_SOURCES,
                     extra_cflags=_FLAGS, extra_ldflags=["-fopenmp"], verbose=False)

@@ -4,9 +4,10 @@
 #include <vector>
 
 torch::Tensor score_net_int8(torch::Tensor off, int64_t k, std::vector<torch::Tensor> cond,
-                             torch::Tensor wxyz, torch::Tensor aff, torch::Tensor w0, torch::Tensor b0,
-                             torch::Tensor w1, torch::Tensor b1, torch::Tensor aff_out,
-                             torch::Tensor w_out, torch::Tensor b_out, int64_t tile);
+                             torch::Tensor wxyz, torch::Tensor aff, torch::Tensor w0,
+                             torch::Tensor b0, torch::Tensor w1, torch::Tensor b1,
+                             torch::Tensor aff_out, torch::Tensor w_out, torch::Tensor b_out,
+                             int64_t tile);
 torch::Tensor knn_brute(torch::Tensor q, torch::Tensor r, int64_t k);
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -1,7 +1,7 @@
 // The score network's inference forward as one pass over row tiles, int8 products on
 // AVX512-VNNI (pcdkit issue 14).
 //
-// Every tile of rows (a few hundred frame offsets) goes through the whole network while it sits
+// Every tile of rows (1,024 frame offsets by default) goes through the whole network while it sits
 // in L2: the residual stream, the hidden layer and the u8 codes never travel to memory, which is
 // what the unfused float32 path spends half its time on. Each hidden product codes its input
 // (a ReLU's output, >= 0) per channel over 0..255 from the channel's maximum in the tile, folds
@@ -24,7 +24,7 @@ constexpr int H = 128;       // hidden channels
 constexpr int V = H / 16;    // zmm vectors per row
 constexpr int G = H / 4;     // groups of four input channels (one VPDPBUSD lane each)
 
-// Scratch of one tile: everything a tile touches lives here (about 0.5 MB at 512 rows).
+// Scratch of one tile: everything a tile touches lives here (about 1.6 MB at 1,024 rows).
 struct Scratch {
   std::vector<float> net, act;
   std::vector<uint8_t> codes;
@@ -32,7 +32,8 @@ struct Scratch {
   std::vector<int8_t> packed;  // W's codes as [G][H][4]: 16 output channels x 4 inputs a zmm
   float a_scale[H], a_mean[H], w_scale[H], bias[H];
   explicit Scratch(int rows)
-      : net(size_t(rows) * H), act(size_t(rows) * H), codes(size_t(rows) * H), acc(size_t(rows) * H), packed(G * H * 4) {}
+      : net(size_t(rows) * H), act(size_t(rows) * H), codes(size_t(rows) * H),
+        acc(size_t(rows) * H), packed(G * H * 4) {}
 };
 
 // Per-channel maximum and sum of a (rows, H) >= 0 block -> scales (max / 255) and mean codes.
@@ -57,7 +58,8 @@ void channel_stats(const float* a, int rows, Scratch& s) {
 // u8 codes round(a / scale) of a (rows, H) >= 0 block (round half to even, as torch.round).
 void code_rows(const float* a, int rows, Scratch& s) {
   __m512 inv[V];
-  for (int v = 0; v < V; ++v) inv[v] = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_loadu_ps(s.a_scale + 16 * v));
+  for (int v = 0; v < V; ++v)
+    inv[v] = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_loadu_ps(s.a_scale + 16 * v));
   for (int r = 0; r < rows; ++r)
     for (int v = 0; v < V; ++v) {
       __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(a + r * H + 16 * v), inv[v]));
@@ -73,7 +75,8 @@ void code_weights(const float* w, const float* b, Scratch& s) {
     __m512 f[V];
     __m512 amax = _mm512_setzero_ps();
     for (int v = 0; v < V; ++v) {
-      f[v] = _mm512_mul_ps(_mm512_loadu_ps(w + o * H + 16 * v), _mm512_loadu_ps(s.a_scale + 16 * v));
+      f[v] = _mm512_mul_ps(_mm512_loadu_ps(w + o * H + 16 * v),
+                           _mm512_loadu_ps(s.a_scale + 16 * v));
       amax = _mm512_max_ps(amax, _mm512_abs_ps(f[v]));
     }
     float scale = std::max(_mm512_reduce_max_ps(amax), 1e-30f) / 127.0f;
@@ -136,7 +139,8 @@ void product(Scratch& s, int rows) {
   int r = 0;
   for (; r + 3 <= rows; r += 3)
     product_rows<3>(s.codes.data() + r * H, s.packed.data(), s.acc.data() + r * H);
-  for (; r < rows; ++r) product_rows<1>(s.codes.data() + r * H, s.packed.data(), s.acc.data() + r * H);
+  for (; r < rows; ++r)
+    product_rows<1>(s.codes.data() + r * H, s.packed.data(), s.acc.data() + r * H);
 }
 
 // Dequantised product of row r, vector v: acc * w_scale + bias.
@@ -197,7 +201,8 @@ void run_tile(const Net& p, int64_t start, int rows, float* out, Scratch& s) {
     product(s, rows);
     for (int r = 0; r < rows; ++r)
       for (int v = 0; v < V; ++v)
-        _mm512_storeu_ps(act + r * H + 16 * v, _mm512_max_ps(dequant(s, r, v), _mm512_setzero_ps()));
+        _mm512_storeu_ps(act + r * H + 16 * v,
+                         _mm512_max_ps(dequant(s, r, v), _mm512_setzero_ps()));
     channel_stats(act, rows, s);
     code_rows(act, rows, s);
     code_weights(p.w1 + j * H * H, p.b1 + j * H, s);
@@ -206,17 +211,20 @@ void run_tile(const Net& p, int64_t start, int rows, float* out, Scratch& s) {
       const Shortcut c(p, j + 1, start + r);
       for (int v = 0; v < V; ++v) {
         float* x = net + r * H + 16 * v;
-        _mm512_storeu_ps(x, _mm512_add_ps(_mm512_loadu_ps(x), _mm512_add_ps(dequant(s, r, v), c.t[v])));
+        const __m512 y = _mm512_add_ps(dequant(s, r, v), c.t[v]);
+        _mm512_storeu_ps(x, _mm512_add_ps(_mm512_loadu_ps(x), y));
       }
     }
   }
   for (int r = 0; r < rows; ++r) {
     __m512 d[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int v = 0; v < V; ++v) {
-      __m512 x = _mm512_fmadd_ps(_mm512_loadu_ps(net + r * H + 16 * v), _mm512_loadu_ps(p.aff_out + 16 * v),
+      __m512 x = _mm512_fmadd_ps(_mm512_loadu_ps(net + r * H + 16 * v),
+                                 _mm512_loadu_ps(p.aff_out + 16 * v),
                                  _mm512_loadu_ps(p.aff_out + H + 16 * v));
       x = _mm512_max_ps(x, _mm512_setzero_ps());
-      for (int o = 0; o < 3; ++o) d[o] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p.w_out + o * H + 16 * v), d[o]);
+      for (int o = 0; o < 3; ++o)
+        d[o] = _mm512_fmadd_ps(x, _mm512_loadu_ps(p.w_out + o * H + 16 * v), d[o]);
     }
     for (int o = 0; o < 3; ++o) out[(start + r) * 3 + o] = p.b_out[o] + _mm512_reduce_add_ps(d[o]);
   }
@@ -232,8 +240,8 @@ void check(const torch::Tensor& t, const char* name, std::vector<int64_t> shape)
 
 // Scores (N, 3) of frame offsets off (N, 3) in patches of k rows; see the header for the rest.
 torch::Tensor score_net_int8(torch::Tensor off, int64_t k, std::vector<torch::Tensor> cond,
-                             torch::Tensor wxyz, torch::Tensor aff, torch::Tensor w0, torch::Tensor b0,
-                             torch::Tensor w1, torch::Tensor b1,
+                             torch::Tensor wxyz, torch::Tensor aff, torch::Tensor w0,
+                             torch::Tensor b0, torch::Tensor w1, torch::Tensor b1,
                              torch::Tensor aff_out, torch::Tensor w_out, torch::Tensor b_out,
                              int64_t tile) {
   const int64_t n = off.size(0), blocks = aff.size(0);

@@ -15,8 +15,7 @@ from pcdkit.backbones.score_denoise.model import LossSettings, Precision, ScoreD
 from pcdkit.checkpoints import load_checkpoint
 from pcdkit.core.arithmetic import fastest_products
 from pcdkit.errors import PcdkitError
-from pcdkit.geometry.backends import has_avx512_kernels
-from pcdkit.kernels import vnni_available
+from pcdkit.kernels import runs_on
 from pcdkit.weights import resolve
 
 #: the checkpoint trained by pcdkit's own training job, shipped with the package
@@ -137,8 +136,7 @@ class ScoreDenoiser:
         a patch's points, 2.5-3x faster than a k-d tree per patch; README "Benchmarks"),
         ``auto`` otherwise."""
         chosen = self.settings["backend"]
-        if chosen == "auto" and self.preset == "fast" and device.type == "cpu" \
-                and has_avx512_kernels():
+        if chosen == "auto" and self.preset == "fast" and runs_on(device):
             return "avx512"
         return chosen
 
@@ -152,7 +150,7 @@ class ScoreDenoiser:
             return self.matmul_precision  # type: ignore[return-value]
         if self.preset != "fast":
             return "float32"
-        kernel = device.type == "cpu" and vnni_available()
+        kernel = runs_on(device)
         chosen = fastest_products(device, int8_fused=kernel or self.compiled_inference)
         return "int8-fused" if chosen == "int8" and kernel else chosen  # type: ignore[return-value]
 

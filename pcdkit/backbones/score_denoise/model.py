@@ -31,8 +31,8 @@ from pcdkit.kernels import cpu_kernels
 #: arithmetic of the inference path's hidden products (see :meth:`ScoreNet.forward`)
 Precision = Literal["float32", "bfloat16", "bfloat16-rounded", "int8", "int8-fused"]
 TrainingPrecision = Literal["float32", "bfloat16"]
-#: rows per tile of the fused int8 kernel: net, activations, codes and sums of a tile (~1.3 MB)
-#: stay in a 2 MB L2; codes per tile of 1,024 rows (256 frames of 4 neighbours)
+#: rows per tile of the fused int8 kernel: a tile's stream, activations, codes and sums (~1.6 MB)
+#: stay in a 2 MB L2; 1,024 rows (256 frames of 4 neighbours) measured fastest of 128-1,024
 _FUSED_TILE = 1024
 
 

@@ -3,9 +3,12 @@ arithmetic tile by tile; the brute-force search finds the exact neighbours."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+from pcdkit import kernels
 from pcdkit.backbones.score_denoise.model import ScoreNet, _fused_eval_forward
 from pcdkit.geometry.knn import knn, knn_indices
 from pcdkit.kernels import cpu_kernels
@@ -109,3 +112,15 @@ def test_brute_force_search_leaves_other_cases_to_brute_force_in_torch() -> None
     for args in [(q, r, 70, 2), (q, r, 5, 1), (q.double(), r.double(), 5, 2)]:  # k > 64, L1
         assert torch.equal(knn_indices(*args[:3], norm=args[3], backend="avx512"),
                            knn_indices(*args[:3], norm=args[3], backend="torch"))
+
+
+def test_builds_are_staged_by_the_sources_content(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    name, sources = kernels._staged_sources()
+    again, _ = kernels._staged_sources()  # another checkout with the same sources: same build
+    assert again == name and all(p.parent == tmp_path / name for p in sources)
+    package = Path(kernels.__file__).parent
+    assert all(p.read_bytes() == (package / p.name).read_bytes() for p in sources)
+    monkeypatch.setattr(kernels, "_FLAGS", [*kernels._FLAGS, "-DOTHER"])
+    assert kernels._staged_sources()[0] != name

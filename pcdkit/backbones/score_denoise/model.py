@@ -258,8 +258,8 @@ class ScoreNet(nn.Module):
         channel and weights per output channel for int8 x int8 -> int32 products
         (:func:`_int8_product`; AVX512-VNNI and AMX-INT8 CPUs run them fastest); ``int8-fused``
         runs the whole network in one hand-fused kernel over L2-sized row tiles (per-tile
-        channel codes, :mod:`pcdkit.kernels`) on CPUs with
-        AVX512-VNNI, and ``int8``'s path where the kernel cannot run (another device or dtype).
+        channel codes, :mod:`pcdkit.kernels`) on CPUs with AVX512-VNNI, and ``int8``'s path
+        where the kernel cannot run (another device or dtype).
         """
         cond = self.condition(feat) if cond is None else cond
         last = self.conv_out if last is None else last

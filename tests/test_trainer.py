@@ -89,7 +89,8 @@ def test_a_cpu_budget_stops_evaluates_and_saves_and_a_resume_keeps_counting_step
     larger = first["cpu_minutes_used"] + 0.05  # three more CPU-seconds: a step or more
     _, more = run_pipeline(_tiny(**budget | {"cpu_minutes": larger}), resume=run.path,
                            quiet=True)
-    assert more["steps"] > steps and more["cpu_minutes_used"] >= larger
+    # cpu_minutes_used is reported to three decimals: 0.05903 reads 0.059 < larger 0.059 + 4e-18
+    assert more["steps"] > steps and more["cpu_minutes_used"] >= larger - 5e-4
 
 
 def test_a_resume_of_a_run_stopped_before_its_first_checkpoint_starts_afresh(

@@ -11,7 +11,9 @@ from pcdkit.backbones.score_denoise.denoise import denoise_cloud, score_field
 from pcdkit.core import pipeline, registry
 from pcdkit.core.runner import run_pipeline
 from pcdkit.errors import PcdkitError
+from pcdkit.jobs.tables import write_tables
 from pcdkit.metrics.chamfer import chamfer_distance
+from pcdkit.metrics.protocol import summarize
 from pcdkit.operators.langevin import LangevinSettings, posterior_sample
 from pcdkit.operators.points import GaussianMeasurement, Subsample
 
@@ -123,10 +125,13 @@ def test_posterior_job_reports_samples_spread_and_baselines(tmp_path: Path,
     row = metrics["per_shape"][0]
     assert row["measured"] == 200
     for key in ("posterior_chamfer", "posterior_chamfer_std", "posterior_spread",
-                "start_chamfer", "start+denoise_chamfer", "midpoints_chamfer",
-                "midpoints+denoise_chamfer"):
+                "posterior+denoise_chamfer", "posterior+denoise_chamfer_std",
+                "posterior+denoise_spread", "start_chamfer", "start+denoise_chamfer",
+                "midpoints_chamfer", "midpoints+denoise_chamfer"):
         assert key in row and row[key] >= 0
     assert row["posterior_spread"] > 0  # two Langevin samples differ
+    # the denoiser moves the samples: a different figure, not a copy of the raw samples'
+    assert row["posterior+denoise_chamfer"] != row["posterior_chamfer"]
 
 
 def test_midpoint_start_keeps_the_measurement_and_fills_between_neighbours() -> None:
@@ -152,3 +157,13 @@ def test_resumed_posterior_job_redoes_only_unfinished_shapes(tmp_path: Path,
     _, again = run_pipeline(pipe, resume=run.path, quiet=True)
     assert again["per_shape"] == first["per_shape"]
     assert len(file.read_text().splitlines()) == 2
+
+
+def test_a_run_resumed_with_more_figures_averages_only_figures_every_shape_has(
+        tmp_path: Path) -> None:
+    rows = [{"shape": "a", "posterior_chamfer": 1.0},
+            {"shape": "b", "posterior_chamfer": 3.0, "posterior+denoise_chamfer": 2.0}]
+    mean = summarize(rows)
+    assert mean == {"posterior_chamfer": 2.0}
+    write_tables(rows, mean, tmp_path / "t.csv", tmp_path / "t.md")
+    assert (tmp_path / "t.md").read_text().splitlines()[-1] == "| **mean** | 2.0000 |"

@@ -7,8 +7,10 @@ Chamfer distance between pairs of samples, in the protocol's unit-sphere frame),
 baselines ``start`` (the operator's start, e.g. measured points repeated and jittered), for
 subsampling ``midpoints`` (midpoints between each measured point and its nearest measured
 neighbours until N points), and each of them followed by the prior backbone's own denoiser when
-it has one (``+denoise``). Finished shapes are kept in ``shapes.jsonl``; ``--resume`` skips them
-(each shape draws from its own random streams, so a resumed run gives the same rows).
+it has one (``+denoise``); with ``denoise_samples`` each sample, too, is scored after that
+denoiser (``posterior+denoise``: its full schedule after the last noise level). Finished shapes
+are kept in ``shapes.jsonl``; ``--resume`` skips them (each shape draws from its own random
+streams, so a resumed run gives the same rows).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class PosteriorSettings:
     limit: int | None
     baselines: bool
     render: bool
+    denoise_samples: bool
     langevin: LangevinSettings
 
 
@@ -47,8 +50,8 @@ class PosteriorJob:
     """Measure, sample the posterior several times, score samples and baselines."""
 
     def __init__(self, samples: int, limit: int | None, baselines: bool, render: bool,
-                 **langevin: Any) -> None:
-        self.s = PosteriorSettings(samples, limit, baselines, render,
+                 denoise_samples: bool = True, **langevin: Any) -> None:
+        self.s = PosteriorSettings(samples, limit, baselines, render, denoise_samples,
                                    LangevinSettings(**langevin))
 
     def run(self, ctx: JobContext) -> dict[str, Any]:
@@ -72,13 +75,12 @@ class PosteriorJob:
             with torch.no_grad():
                 draws = [posterior_sample(prior, operator, y, len(gt), s.langevin, gen)
                          for _ in range(s.samples)]
-            scores = [evaluate_shape(x, metrics, gt=gt, mesh=mesh) for x in draws]
             row: dict[str, Any] = {"shape": shape.name, "measured": len(y)}
-            for name in metrics:
-                vals = torch.tensor([sc[name] for sc in scores], dtype=torch.float64)
-                row[f"posterior_{name}"] = float(vals.mean())
-                row[f"posterior_{name}_std"] = float(vals.std()) if len(vals) > 1 else 0.0
-            row["posterior_spread"] = _spread(draws)
+            row |= _sample_scores("posterior", draws, metrics, gt, mesh)
+            if s.denoise_samples and hasattr(prior, "denoise"):
+                with torch.inference_mode():
+                    finished = [prior.denoise(x) for x in draws]
+                row |= _sample_scores("posterior+denoise", finished, metrics, gt, mesh)
             if s.baselines:
                 row |= self._baselines(ctx, operator, prior, y, gt, mesh, metrics, i)
             rows.append(row)
@@ -138,6 +140,19 @@ def _append_row(file: Path, row: dict[str, Any]) -> None:
     with open(file, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
         f.flush()
+
+
+def _sample_scores(label: str, draws: list[torch.Tensor], metrics: dict, gt: torch.Tensor,
+                   mesh: Any) -> dict[str, float]:
+    """Mean and std over samples of each metric, and the samples' spread, keyed by ``label``."""
+    scores = [evaluate_shape(x, metrics, gt=gt, mesh=mesh) for x in draws]
+    out: dict[str, float] = {}
+    for name in metrics:
+        vals = torch.tensor([sc[name] for sc in scores], dtype=torch.float64)
+        out[f"{label}_{name}"] = float(vals.mean())
+        out[f"{label}_{name}_std"] = float(vals.std()) if len(vals) > 1 else 0.0
+    out[f"{label}_spread"] = _spread(draws)
+    return out
 
 
 def _spread(draws: list[torch.Tensor]) -> float:

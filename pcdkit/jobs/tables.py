@@ -12,13 +12,14 @@ def write_tables(
     rows: Sequence[Mapping[str, Any]], mean: Mapping[str, float], csv_path: Path, md_path: Path,
     scale: float = 1.0, title: str = "",
 ) -> None:
-    """Rows (first column = name) plus a mean row; float cells times ``scale`` in Markdown."""
+    """Rows (first column = name) plus a mean row; float cells times ``scale`` in Markdown.
+    The columns are the first row's (a cell missing from a later row stays empty)."""
     if not rows:
         return
     cols = list(rows[0])
     last = {cols[0]: "mean", **{c: mean.get(c, "") for c in cols[1:]}}
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, cols)
+        w = csv.DictWriter(f, cols, restval="", extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
         w.writerow(last)
@@ -30,6 +31,6 @@ def write_tables(
             f"{c} (x{scale:g})" for i, c in enumerate(cols)]
     lines = ([f"# {title}", ""] if title else []) + [
         "| " + " | ".join(head) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
     lines.append("| **mean** | " + " | ".join(fmt(last[c]) for c in cols[1:]) + " |")
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")

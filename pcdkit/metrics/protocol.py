@@ -75,6 +75,8 @@ def evaluate_shape(
 
 
 def summarize(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    """Mean of each metric over shapes (rows may carry non-numeric keys such as 'shape')."""
-    keys = [k for k, v in rows[0].items() if isinstance(v, (int, float))] if rows else []
+    """Mean of each metric over shapes (rows may carry non-numeric keys such as 'shape'); a
+    metric missing from some rows (a run resumed with more figures) is left out."""
+    keys = [k for k, v in rows[0].items()
+            if isinstance(v, (int, float)) and all(k in r for r in rows)] if rows else []
     return {k: sum(float(r[k]) for r in rows) / len(rows) for k in keys}

@@ -119,8 +119,8 @@ def _posterior_job(checkpoint: Path, job: dict, shapes: list[str], resolution: i
 def test_posterior_job_reports_samples_spread_and_baselines(tmp_path: Path,
                                                             checkpoint: Path) -> None:
     """Plumbing with random weights: every figure is there."""
-    pipe = _posterior_job(checkpoint, {"samples": 2, "levels": 2, "steps": 2}, ["torus"], 800,
-                          0.25)
+    pipe = _posterior_job(checkpoint, {"samples": 2, "levels": 2, "steps": 2,
+                                       "denoise_samples": True}, ["torus"], 800, 0.25)
     _, metrics = run_pipeline(pipe, out=tmp_path / "r", quiet=True)
     row = metrics["per_shape"][0]
     assert row["measured"] == 200

@@ -112,7 +112,7 @@ def pcdkit_jobs() -> list[PluginSpec]:
                 Param("baselines", bool, True, "also score the start, start + the prior's "
                       "denoiser, and midpoint insertion"),
                 Param("render", bool, False, "a PNG per shape: measurement, samples, clean"),
-                Param("denoise_samples", bool, True, "also score each sample after the prior "
+                Param("denoise_samples", bool, False, "also score each sample after the prior "
                       "backbone's own denoiser (posterior+denoise), when it has one"),
                 Param("sigma_max", float, 0.02, "largest noise level (unit-sphere frame)",
                       minimum=0.0),

@@ -50,7 +50,7 @@ class PosteriorJob:
     """Measure, sample the posterior several times, score samples and baselines."""
 
     def __init__(self, samples: int, limit: int | None, baselines: bool, render: bool,
-                 denoise_samples: bool = True, **langevin: Any) -> None:
+                 denoise_samples: bool = False, **langevin: Any) -> None:
         self.s = PosteriorSettings(samples, limit, baselines, render, denoise_samples,
                                    LangevinSettings(**langevin))
 
